@@ -1,0 +1,18 @@
+"""automl: Optuna-driven AutoML for Keras CNNs.
+
+Only light names are exported here, so importing automl does not import TensorFlow.
+"""
+
+from automl.errors import AutomlError, DataError, SpecError, StorageError
+from automl.spec import StudySpec, load_spec, parse
+
+__all__ = [
+    "AutomlError",
+    "DataError",
+    "SpecError",
+    "StorageError",
+    "StudySpec",
+    "load_spec",
+    "parse",
+]
+__version__ = "0.1.0"

@@ -1,0 +1,93 @@
+"""Hyperparameters -> a compiled Keras CNN. Pure: no I/O, no global state beyond Keras's own.
+
+Each block is Conv -> [BatchNorm] -> ReLU -> MaxPool -> [Dropout]. With batch normalization
+the convolution has no bias (BN's β replaces it) and BN normalizes the pre-activation, as in
+the lesson: z_norm = (z - μ)/sqrt(σ² + ε), z̃ = γ·z_norm + β, then the activation.
+Pooling stops once the feature map is 1 pixel wide, so any depth builds.
+"""
+
+from __future__ import annotations
+
+import keras
+from keras import layers, optimizers, regularizers
+
+from automl.space import Hyperparameters
+
+# Filters double per block up to this cap (or the first block's width, if larger), so deep
+# models stay affordable.
+MAX_FILTERS = 256
+
+
+def block_filters(hp: Hyperparameters) -> list[int]:
+    """Filters of each convolution block."""
+    cap = max(hp.width, MAX_FILTERS)
+    return [min(hp.width * 2**i, cap) for i in range(hp.depth)]
+
+
+def build_model(
+    hp: Hyperparameters,
+    input_shape: tuple[int, ...],
+    num_classes: int,
+    input_scale: float,
+) -> keras.Model:
+    """A compiled CNN that takes raw inputs (values 0..input_scale) and outputs class scores."""
+    inputs = keras.Input(shape=input_shape, name="image")
+    x = layers.Rescaling(1.0 / input_scale, name="rescale")(inputs)
+    if hp.augment in ("flip", "flip_translate"):
+        x = layers.RandomFlip("horizontal", name="augment_flip")(x)
+    if hp.augment in ("translate", "flip_translate"):
+        x = layers.RandomTranslation(0.1, 0.1, fill_mode="constant", name="augment_shift")(x)
+    reg = regularizers.L2(hp.l2) if hp.l2 > 0 else None
+    size = min(input_shape[0], input_shape[1])
+    for i, filters in enumerate(block_filters(hp)):
+        x = layers.Conv2D(
+            filters,
+            3,
+            padding="same",
+            use_bias=not hp.batch_norm,
+            kernel_regularizer=reg,
+            name=f"conv{i + 1}",
+        )(x)
+        if hp.batch_norm:
+            x = layers.BatchNormalization(momentum=hp.bn_momentum, name=f"bn{i + 1}")(x)
+        x = layers.Activation("relu", name=f"relu{i + 1}")(x)
+        if size >= 2:
+            x = layers.MaxPooling2D(2, name=f"pool{i + 1}")(x)
+            size //= 2
+        if hp.dropout > 0:
+            x = layers.Dropout(hp.dropout, name=f"dropout{i + 1}")(x)
+    x = layers.Flatten(name="flatten")(x)
+    outputs = layers.Dense(
+        num_classes, activation="softmax", kernel_regularizer=reg, name="classes"
+    )(x)
+    model = keras.Model(inputs, outputs, name="automl_cnn")
+    model.compile(
+        optimizer=make_optimizer(hp),
+        loss="sparse_categorical_crossentropy",
+        metrics=["accuracy"],
+    )
+    return model
+
+
+def make_optimizer(hp: Hyperparameters) -> keras.optimizers.Optimizer:
+    if hp.optimizer == "adam":
+        return optimizers.Adam(
+            learning_rate=hp.learning_rate,
+            beta_1=hp.beta_1,
+            beta_2=hp.beta_2,
+            epsilon=hp.epsilon,
+        )
+    if hp.optimizer == "adamw":
+        return optimizers.AdamW(
+            learning_rate=hp.learning_rate,
+            beta_1=hp.beta_1,
+            beta_2=hp.beta_2,
+            epsilon=hp.epsilon,
+        )
+    if hp.optimizer == "sgd":
+        return optimizers.SGD(learning_rate=hp.learning_rate, momentum=hp.momentum)
+    if hp.optimizer == "rmsprop":
+        return optimizers.RMSprop(
+            learning_rate=hp.learning_rate, momentum=hp.momentum, epsilon=hp.epsilon
+        )
+    raise ValueError(f"unknown optimizer {hp.optimizer!r}")
