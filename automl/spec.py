@@ -20,12 +20,11 @@ from automl.errors import SpecError
 
 Scalar = float | int | bool | str
 
-# Known hyperparameters: kind, default, and the domain a value must lie in.
-# (kind, default, low, high, low_open, high_open, choices)
-
 
 @dataclass(frozen=True)
 class ParamDef:
+    """A known hyperparameter: its kind, default, and the domain a value must lie in."""
+
     kind: str  # "float" | "int" | "bool" | "choice"
     default: Scalar
     doc: str
@@ -436,7 +435,7 @@ def parse(raw: Mapping[str, Any], source: str = "") -> StudySpec:
         for p in params:
             if not isinstance(p.domain, Fixed):
                 size *= len(grid_values(p))
-        if not any(not isinstance(p.domain, Fixed) for p in params) and params is not None:
+        if not any(not isinstance(p.domain, Fixed) for p in params):
             problems.add("params", "sampler grid needs at least one list or range to search")
         if trials is not None and trials > size:
             problems.add("trials", f"the grid has {size} combinations, got trials: {trials}")
@@ -694,11 +693,18 @@ def _parse_range(
         return None
     lo, hi = float(low), float(high)
     if not lo < hi:
-        problems.add(where, f"low must be < high, got low {_fmt(low)} and high {_fmt(high)}")
+        problems.add(
+            where,
+            f"low must be < high, got low {_fmt(value['low'])} and high {_fmt(value['high'])}",
+        )
     if scale == "log" and lo <= 0:
-        problems.add(f"{where}.low", f"must be > 0 when log is true, got {_fmt(low)}")
+        problems.add(f"{where}.low", f"must be > 0 when log is true, got {_fmt(value['low'])}")
     if scale == "log1m" and not (lo >= 0 and hi < 1):
-        problems.add(where, f"scale log1m needs 0 <= low < high < 1, got {_fmt(low)}..{_fmt(high)}")
+        problems.add(
+            where,
+            "scale log1m needs 0 <= low < high < 1, "
+            f"got {_fmt(value['low'])}..{_fmt(value['high'])}",
+        )
     step = None
     if value.get("step") is not None:
         step = _number(value["step"])

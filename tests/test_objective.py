@@ -1,0 +1,87 @@
+"""One trial on real digits: reported per epoch, pruned, failed with a reason; the study goes on."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import optuna
+import pytest
+
+from automl.data import load_dataset
+from automl.objective import Objective, Outcome, TrialFailed
+from automl.spec import parse
+from automl.study import make_pruner, make_sampler
+
+
+def run(raw: dict[str, Any], n: int) -> tuple[optuna.Study, list[Outcome]]:
+    spec = parse({"name": "t", "seed": 1, **raw})
+    outcomes: list[Outcome] = []
+    objective = Objective(spec, load_dataset(spec.dataset, 0), on_outcome=outcomes.append)
+    study = optuna.create_study(
+        direction=spec.direction, sampler=make_sampler(spec), pruner=make_pruner(spec)
+    )
+    study.optimize(objective, n_trials=n, catch=(TrialFailed,))
+    return study, outcomes
+
+
+@pytest.mark.slow
+def test_a_real_trial_reports_every_epoch_and_returns_the_last_value() -> None:
+    study, outcomes = run(
+        {"epochs": 3, "pruner": "none", "params": {"learning_rate": 0.01, "width": 8, "depth": 1}},
+        1,
+    )
+    (trial,) = study.trials
+    assert trial.state == optuna.trial.TrialState.COMPLETE
+    assert sorted(trial.intermediate_values) == [1, 2, 3]
+    assert trial.value == trial.intermediate_values[3] == outcomes[0].history[-1]["val_accuracy"]
+    assert trial.value > 0.8  # three epochs on digits with Adam at 0.01
+    assert trial.user_attrs["hyperparameters"]["learning_rate"] == 0.01
+    assert trial.user_attrs["epochs"] == 3 and isinstance(trial.user_attrs["seed"], int)
+    assert set(outcomes[0].history[0]) >= {"loss", "accuracy", "val_loss", "val_accuracy"}
+    assert outcomes[0].model is not None
+
+
+def test_a_diverging_trial_fails_with_its_reason_and_the_study_goes_on() -> None:
+    study, _ = run(
+        {
+            "epochs": 1,
+            "pruner": "none",
+            "params": {
+                "optimizer": "sgd",
+                "learning_rate": [1e30, 0.01],
+                "l2": 1.0,
+                "width": 4,
+                "depth": 1,
+            },
+            "sampler": "grid",
+        },
+        2,
+    )
+    by_lr = {t.params["learning_rate"]: t for t in study.trials}
+    bad, good = by_lr[1e30], by_lr[0.01]
+    assert bad.state == optuna.trial.TrialState.FAIL
+    assert bad.user_attrs["fail_reason"] == "diverged: loss became nan at epoch 1"
+    assert good.state == optuna.trial.TrialState.COMPLETE
+
+
+def test_a_trial_below_the_threshold_is_pruned_at_its_first_epoch() -> None:
+    study, outcomes = run(
+        {
+            "epochs": 4,
+            "pruner": {"name": "threshold", "lower": 0.999},
+            "params": {"width": 4, "depth": 1, "learning_rate": 1e-4},
+        },
+        1,
+    )
+    (trial,) = study.trials
+    assert trial.state == optuna.trial.TrialState.PRUNED
+    assert list(trial.intermediate_values) == [1]
+    assert trial.user_attrs["epochs"] == 1 and len(outcomes[0].history) == 1
+    assert outcomes[0].model is None
+
+
+def test_seeded_trials_repeat_their_value() -> None:
+    raw = {"epochs": 1, "pruner": "none", "params": {"width": 4, "depth": 1}}
+    first, _ = run(raw, 1)
+    again, _ = run(raw, 1)
+    assert first.trials[0].value == pytest.approx(again.trials[0].value, abs=0.02)
