@@ -7,6 +7,7 @@ Heavy imports (TensorFlow, MLflow, Optuna) happen inside the commands that need 
 from __future__ import annotations
 
 import functools
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
@@ -129,6 +130,9 @@ def validate(spec_path: SpecPath) -> None:
 
 
 def main() -> None:
+    # Optuna flags heartbeats and some pruners as experimental on every use; users can't act
+    # on that, so keep it out of their terminal.
+    warnings.filterwarnings("ignore", message=r".*is (an )?experimental")
     app(prog_name="automl")
 
 

@@ -60,6 +60,21 @@ def test_a_bad_file_gives_one_line_per_problem_exit_2_and_creates_nothing(workdi
     assert sorted(p.name for p in workdir.iterdir()) == ["bad.yaml"]
 
 
+@pytest.mark.parametrize(
+    ("storage", "expected"),
+    [
+        ("/nonexistent/dir/x.journal", "folder /nonexistent/dir does not exist"),
+        ("postgresql://nobody@127.0.0.1:1/x", "cannot open it: (psycopg.OperationalError)"),
+    ],
+)
+def test_a_bad_storage_is_one_line_and_exit_2(workdir: Path, storage: str, expected: str) -> None:
+    path = write(workdir / "s.yaml", TINY)
+    result = runner.invoke(app, ["run", str(path), "--storage", storage])
+    assert result.exit_code == 2
+    (line,) = result.output.strip().splitlines()
+    assert line.startswith(f"error: storage {storage}: ") and expected in line
+
+
 def test_help_and_validate_do_not_import_tensorflow(workdir: Path) -> None:
     path = write(workdir / "s.yaml", TINY)
     code = (
