@@ -195,6 +195,15 @@ def test_yaml_syntax_error_names_the_line(tmp_path: Path) -> None:
     assert line.startswith(f"{path}: YAML syntax error at line 4")
 
 
+def test_a_key_given_twice_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "dup.yaml"
+    path.write_text("name: s\nepochs: 3\nepochs: 5\n")
+    with pytest.raises(SpecError) as info:
+        load_spec(path)
+    assert info.value.lines() == [f"{path}: YAML syntax error at line 3, column 1: "
+                                  "duplicate key 'epochs'"]
+
+
 def test_missing_file() -> None:
     with pytest.raises(SpecError, match="no such study file: nowhere.yaml"):
         load_spec("nowhere.yaml")
