@@ -91,6 +91,19 @@ def test_lesson_grid_is_nine_trials() -> None:
     )
 
 
+def test_written_values_read_back_as_written() -> None:
+    """Plain YAML reads numbers as numbers, and a name that looks like one stays a name."""
+    for name in ("2024", "yes", "null"):
+        args = ["--param", "epsilon=1e-8", "--param", "learning_rate=1e-5,1e-4"]
+        code, out = invoke("new", name, "--dataset", "mnist", *args)
+        assert code == 0, out
+        assert load_spec(f"studies/{name}.yaml").name == name
+        plain = yaml.safe_load(Path(f"studies/{name}.yaml").read_text())
+        assert plain["name"] == name
+        assert plain["params"] == {"epsilon": 1e-8, "learning_rate": [1e-5, 1e-4]}
+        assert plain["epochs"] == 5  # mnist's default
+
+
 def test_refuses_to_overwrite_without_force() -> None:
     assert invoke("new", "s", "--epochs", "4")[0] == 0
     before = Path("studies/s.yaml").read_text()
