@@ -8,13 +8,17 @@ from __future__ import annotations
 
 import functools
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 
 from automl.errors import AutomlError
+from automl.spec import DATASETS, PRUNERS, SAMPLERS
+
+if TYPE_CHECKING:
+    from automl.spec import StudySpec
 
 app = typer.Typer(
     name="automl",
@@ -42,8 +46,60 @@ def user_errors(func: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
+def complete_spec_files(incomplete: str) -> list[str]:
+    """Study files for completion: studies/*.yaml and YAML files in the folder being typed."""
+    folders = {Path("studies"), Path(incomplete).parent}
+    found = {str(p) for d in folders for pattern in ("*.yaml", "*.yml") for p in d.glob(pattern)}
+    return sorted(f for f in found if f.startswith(incomplete))
+
+
+def complete_study_names(incomplete: str) -> list[str]:
+    """Studies in the default storage, for completion; local files only, so it never waits on
+    a server, and nothing at all when the storage cannot be read."""
+    from automl.storage import default_storage, is_url
+
+    storage = default_storage()
+    if is_url(storage) and not storage.startswith("sqlite:///"):
+        return []
+    try:
+        import optuna
+
+        from automl.storage import open_storage
+
+        optuna.logging.set_verbosity(optuna.logging.ERROR)
+        names = optuna.get_all_study_names(storage=open_storage(storage, must_exist=True))
+    except Exception:  # noqa: BLE001 - completion must never print a traceback into a shell
+        return []
+    return sorted(n for n in names if n.startswith(incomplete))
+
+
+def complete_set(incomplete: str) -> list[str]:
+    """--set: the fields of a study file as KEY=, and existing study names after name=."""
+    from automl.spec import PARAMS, TOP_LEVEL
+
+    if incomplete.startswith("name="):
+        return [f"name={n}" for n in complete_study_names(incomplete.removeprefix("name="))]
+    keys = [f"{k}=" for k in TOP_LEVEL if k != "params"] + [f"params.{p}=" for p in PARAMS]
+    return [k for k in keys if k.startswith(incomplete)]
+
+
 SpecPath = Annotated[
-    Path, typer.Argument(help="A study file (YAML), e.g. studies/digits_quick.yaml")
+    Path,
+    typer.Argument(
+        help="A study file (YAML), e.g. studies/digits_quick.yaml",
+        autocompletion=complete_spec_files,
+    ),
+]
+SetOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--set",
+        metavar="KEY=VALUE",
+        help="Override a field of the file for this command (repeatable): epochs=3, "
+        "name=other, sampler.seed=1, params.learning_rate=1e-4..1e-1:log (the --param syntax "
+        "of `automl new`)",
+        autocompletion=complete_set,
+    ),
 ]
 StorageOpt = Annotated[
     str | None,
@@ -66,6 +122,7 @@ TrackingOpt = Annotated[
 @user_errors
 def run(
     spec_path: SpecPath,
+    set_: SetOpt = None,
     storage: StorageOpt = None,
     trials: Annotated[
         int | None, typer.Option(min=1, help="Total trials for the study (all workers)")
@@ -77,13 +134,14 @@ def run(
     ] = None,
 ) -> None:
     """Create the study (or join it) and run it until its budget of trials is met."""
+    from automl.overrides import parse_sets
     from automl.progress import Progress, format_hyperparameters
     from automl.spec import load_spec
     from automl.storage import default_storage
     from automl.tracking import default_tracking_uri
     from automl.workers import run_study
 
-    spec = load_spec(spec_path)
+    spec = load_spec(spec_path, parse_sets(set_ or []))
     result = run_study(
         spec,
         storage or default_storage(),
@@ -109,17 +167,25 @@ def run(
 
 @app.command()
 @user_errors
-def validate(spec_path: SpecPath) -> None:
+def validate(spec_path: SpecPath, set_: SetOpt = None) -> None:
     """Check a study file and print the search space it resolves to (imports no TensorFlow)."""
-    from automl.space import describe, grid_size
+    from automl.overrides import parse_sets
     from automl.spec import load_spec
-    from automl.study import budget, check_requirements
+    from automl.study import check_requirements
 
-    spec = load_spec(spec_path)
+    spec = load_spec(spec_path, parse_sets(set_ or []))
     check_requirements(spec)
+    _show_spec(spec, "ok")
+
+
+def _show_spec(spec: StudySpec, verdict: str) -> None:
+    """The study as `validate` and `new` print it: one summary line, one line per parameter."""
+    from automl.space import describe, grid_size
+    from automl.study import budget
+
     sampler = spec.sampler.name
     typer.echo(
-        f"ok: study {spec.name} on {spec.dataset.name}, {spec.direction} {spec.metric}, "
+        f"{verdict}: study {spec.name} on {spec.dataset.name}, {spec.direction} {spec.metric}, "
         f"{budget(spec)} trials of at most {spec.epochs} epochs, sampler {sampler}, "
         f"pruner {spec.pruner.name}"
     )
@@ -127,6 +193,66 @@ def validate(spec_path: SpecPath) -> None:
         typer.echo(f"  {line}")
     if sampler == "grid":
         typer.echo(f"grid size: {grid_size(spec)}")
+
+
+def _choices(names: Iterable[str]) -> Callable[[str], list[str]]:
+    """Completion from one of spec's tables, which stay the one list of names."""
+    return lambda incomplete: [n for n in names if n.startswith(incomplete)]
+
+
+@app.command()
+@user_errors
+def new(
+    name: Annotated[str, typer.Argument(help="The study's name (its Optuna study name)")],
+    dataset: Annotated[
+        str,
+        typer.Option(
+            help=f"{', '.join(d for d in DATASETS if d not in ('folder', 'npz'))}, an .npz "
+            "file, or a folder with one folder of images per class",
+            autocompletion=_choices(DATASETS),
+        ),
+    ] = "digits",
+    sampler: Annotated[
+        str,
+        typer.Option(help=", ".join(SAMPLERS), autocompletion=_choices(SAMPLERS)),
+    ] = "tpe",
+    pruner: Annotated[
+        str | None,
+        typer.Option(
+            help=f"{', '.join(PRUNERS)} (default: median, after 2 epochs and 5 trials)",
+            autocompletion=_choices(PRUNERS),
+        ),
+    ] = None,
+    trials: Annotated[
+        int | None,
+        typer.Option(help="Total trials (default: suited to the data set; grid: its size)"),
+    ] = None,
+    epochs: Annotated[
+        int | None,
+        typer.Option(help="The most epochs a trial trains (default: suited to the data set)"),
+    ] = None,
+    param: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--param",
+            metavar="NAME=VALUE",
+            help="A hyperparameter (repeatable): depth=2, learning_rate=0.1,0.01,0.001, "
+            "learning_rate=1e-4..1e-1:log, beta_2=0.99..0.9995:log1m, add :num=N or :step=S to "
+            "a range. Default: the lesson's space (grid: its 3x3 grid of α and β1)",
+        ),
+    ] = None,
+    out: Annotated[
+        Path | None, typer.Option(help="Where to write it (default: studies/NAME.yaml)")
+    ] = None,
+    force: Annotated[bool, typer.Option(help="Overwrite the file if it exists")] = False,
+) -> None:
+    """Write a study file from these options, checked by the rules of `validate` first."""
+    from automl.newstudy import study_raw, write_study
+
+    path = out if out is not None else Path("studies") / f"{name}.yaml"
+    raw = study_raw(name, dataset, sampler, pruner, trials, epochs, param)
+    _show_spec(write_study(path, raw, force=force), f"wrote {path}")
+    typer.echo(f"run it: automl run {path}")
 
 
 def main() -> None:
