@@ -83,7 +83,7 @@ class Progress:
         hp = format_hyperparameters(t.user_attrs.get("hyperparameters", t.params), searched)
         epochs = t.user_attrs.get("epochs", len(t.intermediate_values))
         if t.state.name == "COMPLETE":
-            what = f"{self._spec.metric} {t.value:.4f} after {epochs} epochs"
+            what = f"{self._spec.metric} {t.value:.4f} after {epochs} epoch{'s' * (epochs != 1)}"
         elif t.state.name == "PRUNED":
             last = t.intermediate_values.get(max(t.intermediate_values, default=0))
             shown = f" ({self._spec.metric} {last:.4f})" if last is not None else ""

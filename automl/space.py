@@ -111,8 +111,8 @@ def describe(spec: StudySpec) -> list[str]:
         elif isinstance(d, Choice):
             text = "one of " + ", ".join(_show(v) for v in d.values)
         else:
-            scale = {"linear": "uniform", "log": "log-uniform", "log1m": "log-uniform in 1 - x"}
-            text = f"{scale[d.scale]} {_show(d.low)}..{_show(d.high)}"
+            scale = {"linear": "uniform", "log": "log-uniform", "log1m": "log-uniform in 1 - β"}
+            text = f"{_show(d.low)}..{_show(d.high)}, {scale[d.scale]}"
             if d.step is not None:
                 text += f" step {_show(d.step)}"
             if p.kind == "int":

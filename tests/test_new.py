@@ -69,7 +69,7 @@ def test_default_study_is_the_lessons_space(dataset: str, depth_high: int) -> No
     for name in plain["params"]:
         at = next(i for i, line in enumerate(lines) if line.startswith(f"  {name}:"))
         assert lines[at - 1].startswith("  # ")
-    assert "  # Adam's β2 (momentum of its square); log-uniform in 1 - x 0.99..0.9995" in lines
+    assert "  # Adam's β2 (momentum of its square); 0.99..0.9995, log-uniform in 1 - β" in lines
 
 
 def test_lesson_grid_is_nine_trials() -> None:

@@ -55,7 +55,7 @@ def test_log1m_is_searched_as_one_minus_beta_and_shown_as_beta() -> None:
     (name,) = trial.params
     assert name == "one_minus_beta_2"
     assert math.isclose(hp.beta_2, 1 - trial.params[name])
-    assert describe(spec) == ["beta_2: log-uniform in 1 - x 0.99..0.9995"]
+    assert describe(spec) == ["beta_2: 0.99..0.9995, log-uniform in 1 - β"]
 
 
 def test_grid_sampler_visits_every_cell_once() -> None:
