@@ -99,8 +99,7 @@ def main() -> None:
     print(
         json.dumps(
             {
-                "machine": f"{platform.processor() or platform.machine()}, "
-                f"{os.cpu_count()} cores",
+                "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores",
                 "tensorflow": tf.__version__,
                 "oneDNN": os.environ.get("TF_ENABLE_ONEDNN_OPTS", "default (on)"),
                 "results": results,
