@@ -41,6 +41,8 @@ STATE_STYLE = {
     "PRUNED": {"color": "#999999", "dash": "dash"},
     "FAIL": {"color": "#d62728", "dash": "dot"},
 }
+# How a trial's last point is marked, by its state (a circle otherwise).
+END_SYMBOL = {"PRUNED": "x", "FAIL": "cross"}
 BN_COLOR = {True: "#ff7f0e", False: "#2ca02c"}
 
 
@@ -133,8 +135,8 @@ def batch_norm_analysis(
             lr = hyperparameters(t).get("learning_rate")
             if lr is None:
                 continue
-            curve = [v for v in t.intermediate_values.values() if math.isfinite(v)]
-            reached = any(reaches(v, threshold) for v in curve)
+            peak = _best_reached(t, direction)
+            reached = peak is not None and reaches(peak, threshold)
             if t.state.name == "FAIL":
                 # Only a diverged trial speaks about the learning rate; a dead worker does not.
                 if "diverged" in str(t.user_attrs.get(FAIL_REASON_ATTR, "")):
@@ -291,7 +293,7 @@ def learning_curves(study: optuna.Study, metric: str) -> go.Figure:
         style = STATE_STYLE.get(state, {"color": "#bcbd22", "dash": "solid"})
         steps = sorted(t.intermediate_values)
         ys = [t.intermediate_values[s] for s in steps]
-        end_symbol = {"PRUNED": "x", "FAIL": "cross"}.get(state, "circle")
+        end_symbol = END_SYMBOL.get(state, "circle")
         fig.add_trace(
             go.Scatter(
                 x=steps,
@@ -326,7 +328,6 @@ def batch_norm_figures(
     import plotly.graph_objects as go
 
     scatter, curves = go.Figure(), go.Figure()
-    symbols = {"COMPLETE": "circle", "PRUNED": "x", "FAIL": "cross"}
     for bn in (True, False):
         label = "with BN" if bn else "without BN"
         mine = [
@@ -348,7 +349,7 @@ def batch_norm_figures(
                 marker={
                     "color": BN_COLOR[bn],
                     "size": 10,
-                    "symbol": [symbols.get(p[2].state.name, "circle") for p in points],
+                    "symbol": [END_SYMBOL.get(p[2].state.name, "circle") for p in points],
                 },
                 text=[f"trial {p[2].number} ({p[2].state.name.lower()})" for p in points],
                 hovertemplate="%{text}<br>learning rate %{x:.3g}: %{y:.4f}<extra></extra>",
