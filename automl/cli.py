@@ -199,6 +199,10 @@ def _choices(names: Iterable[str]) -> Callable[[str], list[str]]:
     """Completion from one of spec's tables, which stay the one list of names."""
     return lambda incomplete: [n for n in names if n.startswith(incomplete)]
 
+# ---------------------------------------------------------------------------- results
+
+StudyName = Annotated[str, typer.Argument(help="The study's name (see `automl studies`)")]
+
 
 @app.command()
 @user_errors
@@ -253,6 +257,97 @@ def new(
     raw = study_raw(name, dataset, sampler, pruner, trials, epochs, param)
     _show_spec(write_study(path, raw, force=force), f"wrote {path}")
     typer.echo(f"run it: automl run {path}")
+
+
+@app.command()
+@user_errors
+def studies(storage: StorageOpt = None) -> None:
+    """List the studies in a storage: trials by state, best value, last activity."""
+    from automl.results import format_studies, list_studies
+    from automl.storage import default_storage
+
+    url = storage or default_storage()
+    for line in format_studies(list_studies(url), url):
+        typer.echo(line)
+
+
+@app.command()
+@user_errors
+def best(
+    study: StudyName,
+    storage: StorageOpt = None,
+    top: Annotated[int, typer.Option(min=1, help="How many of the best trials to list")] = 5,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object")] = False,
+) -> None:
+    """The best trial's value, hyperparameters, seed and MLflow run, and the top trials."""
+    import json
+
+    from automl.results import best_report, format_best
+    from automl.storage import default_storage
+
+    report = best_report(storage or default_storage(), study, top=top)
+    if as_json:
+        typer.echo(json.dumps(report.as_json(), indent=2, default=str))
+        return
+    for line in format_best(report):
+        typer.echo(line)
+
+
+@app.command()
+@user_errors
+def report(
+    study: StudyName,
+    storage: StorageOpt = None,
+    out: Annotated[Path, typer.Option(help="Folder to write <study>.html into")] = Path("."),
+    tracking_uri: TrackingOpt = None,
+) -> None:
+    """Write a self-contained HTML report with plots (opens offline); log it to MLflow."""
+    from automl.report import write_report
+    from automl.storage import default_storage
+    from automl.tracking import default_tracking_uri
+
+    written = write_report(
+        storage or default_storage(), study, out, tracking_uri or default_tracking_uri()
+    )
+    typer.echo(f"wrote {written.path} ({len(written.figures)} figures)")
+    if written.batch_norm is not None:
+        typer.echo(written.batch_norm.summary)
+    for note in written.notes:
+        typer.echo(f"  not shown: {note}")
+    typer.echo(written.mlflow)
+
+
+@app.command()
+@user_errors
+def export(
+    study: StudyName,
+    out: Annotated[Path, typer.Option(help="The model file to write, e.g. best.keras")],
+    storage: StorageOpt = None,
+    tracking_uri: TrackingOpt = None,
+    retrain: Annotated[
+        bool, typer.Option(help="Train the best trial again even if its model was saved")
+    ] = False,
+) -> None:
+    """Write the best trial's model (a .keras file) and a JSON description beside it."""
+    from automl.export import export_best
+    from automl.storage import default_storage
+    from automl.tracking import default_tracking_uri
+
+    e = export_best(
+        storage or default_storage(),
+        study,
+        out,
+        tracking_uri or default_tracking_uri(),
+        retrain=retrain,
+    )
+    typer.echo(f"trial {e.trial} ({e.metric} {e.trial_value:.4f}): {e.source}: {e.why}")
+    if e.reproduced_value is not None:
+        typer.echo(
+            f"  retrained with seed {e.seed}: {e.metric} {e.reproduced_value:.4f} "
+            f"(gap {e.gap:.4f} to the trial's)"
+        )
+    typer.echo(f"  the written model scores val_accuracy {e.val_accuracy:.4f}")
+    typer.echo(f"wrote {e.model_path} and {e.info_path}")
 
 
 def main() -> None:

@@ -9,6 +9,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn
 from rich.progress import Progress as RichProgress
 
+from automl.space import show
 from automl.spec import StudySpec
 
 if TYPE_CHECKING:
@@ -17,15 +18,7 @@ if TYPE_CHECKING:
 
 def format_hyperparameters(hp: dict[str, Any], names: Sequence[str] | None = None) -> str:
     keys = names if names is not None else list(hp)
-    return " ".join(f"{k}={_show(hp[k])}" for k in keys if k in hp)
-
-
-def _show(value: Any) -> str:
-    if isinstance(value, bool):
-        return str(value).lower()
-    if isinstance(value, float):
-        return f"{value:.6g}"
-    return str(value)
+    return " ".join(f"{k}={show(hp[k])}" for k in keys if k in hp)
 
 
 class Progress:

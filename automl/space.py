@@ -105,25 +105,28 @@ def describe(spec: StudySpec) -> list[str]:
     for p in spec.params:
         d = p.domain
         if isinstance(d, Fixed):
-            text = f"fixed {_show(d.value)}"
+            text = f"fixed {show(d.value)}"
         elif grid:
-            text = "grid " + ", ".join(_show(v) for v in grid_values(p))
+            text = "grid " + ", ".join(show(v) for v in grid_values(p))
         elif isinstance(d, Choice):
-            text = "one of " + ", ".join(_show(v) for v in d.values)
+            text = "one of " + ", ".join(show(v) for v in d.values)
         else:
             scale = {"linear": "uniform", "log": "log-uniform", "log1m": "log-uniform in 1 - β"}
-            text = f"{_show(d.low)}..{_show(d.high)}, {scale[d.scale]}"
+            text = f"{show(d.low)}..{show(d.high)}, {scale[d.scale]}"
             if d.step is not None:
-                text += f" step {_show(d.step)}"
+                text += f" step {show(d.step)}"
             if p.kind == "int":
                 text += " (integer)"
         lines.append(f"{p.name}: {text}")
     return lines
 
 
-def _show(value: Scalar) -> str:
+def show(value: Any) -> str:
+    """A value as a user reads it: floats to 6 significant digits, booleans in YAML's spelling."""
     if isinstance(value, bool):
         return str(value).lower()
     if isinstance(value, float):
         return f"{value:.6g}"
+    if value is None:
+        return "-"
     return str(value)

@@ -6,6 +6,7 @@ retried (a dead worker's, an interrupted one) is replaced by its retry and not c
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import json
 import socket
@@ -22,6 +23,8 @@ if TYPE_CHECKING:
     from optuna.trial import FrozenTrial
 
 SPACE_ATTR = "automl.space"
+# The parsed study file, so `automl export` can retrain a trial on the same data and epochs.
+SPEC_ATTR = "automl.spec"
 WORKER_ATTR = "worker"
 FAIL_REASON_ATTR = "fail_reason"
 
@@ -133,6 +136,7 @@ def open_study(spec: StudySpec, storage: str) -> optuna.Study:
                 f"({', '.join(changed)} differ); pick a new name: (or --set name=...)"
             )
         study.set_user_attr(SPACE_ATTR, json.dumps(fingerprint, sort_keys=True))
+    study.set_user_attr(SPEC_ATTR, json.dumps(dataclasses.asdict(spec), sort_keys=True))
     return study
 
 

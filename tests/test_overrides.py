@@ -99,7 +99,7 @@ def test_set_overrides_fields_for_validate(study: Path) -> None:
         "sampler random, pruner median"
     )
     assert "  learning_rate: one of 0.1, 0.01" in out.splitlines()
-    assert "  depth: uniform 1..3 (integer)" in out.splitlines()
+    assert "  depth: 1..3, uniform (integer)" in out.splitlines()
     assert "  batch_norm: fixed true" in out.splitlines()
     assert study.read_text() == STUDY  # an override changes this command, not the file
 

@@ -1,0 +1,223 @@
+"""The HTML report and its batch-normalization analysis."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from pathlib import Path
+
+import optuna
+import pytest
+from typer.testing import CliRunner
+
+from automl.cli import app
+from automl.report import batch_norm_analysis, learning_curves, write_report
+from automl.storage import open_storage
+from tests.made_studies import add, bn_study
+
+CHROMIUM = Path("/usr/bin/chromium")
+ALL_FIGURES = [
+    "fig-history",
+    "fig-curves",
+    "fig-parallel",
+    "fig-importances",
+    "fig-contour",
+    "fig-slices",
+    "fig-bn-learning-rates",
+    "fig-bn-curves",
+]
+
+
+def test_bn_analysis_agrees_with_the_lesson_when_bn_is_faster_and_tolerates_more() -> None:
+    study = bn_study(optuna.storages.InMemoryStorage())
+
+    f = batch_norm_analysis(study.get_trials(), "maximize", metric="val_accuracy")
+
+    assert f is not None
+    assert f.best_value == pytest.approx(0.98)
+    assert f.target == pytest.approx(0.931)
+    assert f.with_bn.fewest_epochs == 2 and f.with_bn.median_epochs == 2
+    assert f.without_bn.fewest_epochs == 4 and f.without_bn.reached_target == 1
+    assert f.with_bn.tolerated_lrs == [1e-3, 0.1, 0.5]
+    assert f.without_bn.tolerated_lrs == [1e-3]
+    # lr 0.1 finished below the threshold, lr 0.5 diverged; the pruned lr 0.01 decides nothing.
+    assert f.without_bn.failed_lrs == [0.1, 0.5]
+    assert f.without_bn.undecided_lrs == [0.01]
+    assert (f.faster, f.higher_lr) == ("agrees", "agrees")
+    assert f.summary.startswith("This study agrees with the lesson's claim")
+
+
+def test_bn_analysis_disagrees_when_the_roles_are_swapped() -> None:
+    study = bn_study(optuna.storages.InMemoryStorage(), swap=True)
+
+    f = batch_norm_analysis(study.get_trials(), "maximize")
+
+    assert f is not None
+    assert (f.faster, f.higher_lr) == ("disagrees", "disagrees")
+    assert f.summary.startswith("This study disagrees with the lesson's claim")
+
+
+def test_bn_analysis_needs_bn_varied_and_says_when_lr_was_fixed() -> None:
+    study = optuna.create_study(direction="maximize")
+    add(study, [0.5, 0.9], bn=False)
+    add(study, [0.6, 0.8], bn=False)
+    assert batch_norm_analysis(study.get_trials(), "maximize") is None
+
+    add(study, [0.9, 0.95], bn=True)
+    f = batch_norm_analysis(study.get_trials(), "maximize")
+    assert f is not None
+    assert f.faster == "agrees"  # BN reached 0.95 * 0.95 at epoch 1, no-BN at epoch 2
+    assert f.higher_lr == "inconclusive"
+    assert "learning rate did not vary" in f.higher_lr_why
+    assert f.summary.startswith("This study partly agrees")
+
+
+def test_bn_analysis_of_a_loss_counts_reaching_downwards() -> None:
+    study = optuna.create_study(direction="minimize")
+    add(study, [0.9, 0.3, 0.2], bn=True, lr=0.3)
+    add(study, [1.5, 0.9, 0.21], bn=False, lr=0.01)
+    add(study, [2.0, 2.3], bn=False, lr=0.3, state="FAIL", reason="diverged: loss became nan")
+
+    f = batch_norm_analysis(study.get_trials(), "minimize")
+
+    assert f is not None
+    assert f.target == pytest.approx(0.2 / 0.95)
+    assert f.with_bn.fewest_epochs == 3 and f.without_bn.fewest_epochs == 3
+    assert f.faster == "inconclusive"
+    assert f.without_bn.failed_lrs == [0.3] and f.with_bn.tolerated_lrs == [0.3]
+    assert f.higher_lr == "agrees"
+
+
+def test_pruned_and_failed_curves_look_different() -> None:
+    study = bn_study(optuna.storages.InMemoryStorage())
+
+    fig = learning_curves(study, "val_accuracy")
+
+    styles = {(t.name, t.line.dash, t.line.color) for t in fig.data}
+    assert styles == {
+        ("complete", "solid", "#1f77b4"),
+        ("pruned", "dash", "#999999"),
+        ("fail", "dot", "#d62728"),
+    }
+    assert len(fig.data) == 7  # one curve per trial
+
+
+def test_report_is_self_contained_and_holds_every_figure(tmp_path: Path) -> None:
+    url = str(tmp_path / "s.journal")
+    bn_study(open_storage(url))
+
+    report = write_report(url, "bn", tmp_path / "out", tracking_uri=None)
+
+    assert report.path == tmp_path / "out" / "bn.html"
+    assert report.figures == ALL_FIGURES
+    page = report.path.read_text(encoding="utf-8")
+    # Opens offline: no script is fetched, plotly.js itself is inside.
+    scripts = re.findall(r"<script\b([^>]*)>(.*?)</script>", page, flags=re.S)
+    assert scripts and not [attrs for attrs, _ in scripts if "src" in attrs]
+    assert "cdn.plot.ly" not in _without_scripts(page)
+    assert max(len(body) for _, body in scripts) > 3_000_000
+    for fig in ALL_FIGURES:
+        assert f'id="{fig}"' in page
+    assert "one_minus_beta_2" not in page  # β as β in every plot
+    assert "This study agrees with the lesson&#x27;s claim" in page
+    assert report.notes == ["Importances rest on 5 complete trials: a rough guess below 10."]
+    assert report.mlflow == "not logged to MLflow: the study has no MLflow parent run"
+
+
+def test_report_of_a_small_study_explains_what_it_leaves_out(tmp_path: Path) -> None:
+    url = str(tmp_path / "s.journal")
+    study = optuna.create_study(study_name="one", storage=open_storage(url), direction="maximize")
+    add(study, [0.5, 0.8], lr=0.01, beta_1=0.9)
+    add(study, [0.4, 0.6], lr=0.01, beta_1=0.9, state="PRUNED")
+
+    report = write_report(url, "one", tmp_path, tracking_uri=None)
+
+    assert report.figures == ["fig-history", "fig-curves"]
+    text = " ".join(report.notes)
+    assert "no hyperparameter varied" in text
+    assert "learning rate × β1" in text
+    assert "batch_norm did not vary" in text
+
+
+def test_report_is_logged_to_the_study_parent_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mlflow import MlflowClient
+
+    monkeypatch.chdir(tmp_path)  # MLflow puts a new experiment's artifacts under ./mlruns
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    client = MlflowClient(tracking_uri=uri)
+    parent = client.create_run(client.create_experiment("bn")).info.run_id
+    url = str(tmp_path / "s.journal")
+    bn_study(open_storage(url)).set_user_attr("mlflow_parent_run_id", parent)
+
+    result = CliRunner().invoke(
+        app, ["report", "bn", "--storage", url, "--out", str(tmp_path / "r"), "--tracking-uri", uri]
+    )
+
+    assert result.exit_code == 0, result.output
+    assert f"wrote {tmp_path / 'r' / 'bn.html'} (8 figures)" in result.stdout
+    assert "This study agrees" in result.stdout
+    assert f"logged to MLflow run {parent} as report/bn.html" in result.stdout
+    logged = [a.path for a in client.list_artifacts(parent, "report")]
+    assert logged == ["report/bn.html"]
+    local = client.download_artifacts(parent, "report/bn.html", str(tmp_path))
+    assert Path(local).read_bytes() == (tmp_path / "r" / "bn.html").read_bytes()
+
+
+def test_report_does_not_create_a_missing_mlflow_store(tmp_path: Path) -> None:
+    url = str(tmp_path / "s.journal")
+    bn_study(open_storage(url)).set_user_attr("mlflow_parent_run_id", "0" * 32)
+    uri = f"sqlite:///{tmp_path / 'absent.db'}"
+
+    report = write_report(url, "bn", tmp_path, tracking_uri=uri)
+
+    assert report.mlflow == f"not logged to MLflow: no MLflow store at {uri}"
+    assert not (tmp_path / "absent.db").exists()
+
+
+def _without_scripts(page: str) -> str:
+    return re.sub(r"<script\b.*?</script>", "", page, flags=re.S)
+
+
+@pytest.mark.browser
+def test_report_renders_its_plots_in_headless_chromium(tmp_path: Path) -> None:
+    if not CHROMIUM.exists():
+        pytest.skip("needs /usr/bin/chromium (Debian package chromium) to render the report")
+    url = str(tmp_path / "s.journal")
+    bn_study(open_storage(url))
+    report = write_report(url, "bn", tmp_path, tracking_uri=None)
+    # Before a browser runs plotly's JavaScript, the page holds no SVG at all.
+    assert 'class="main-svg"' not in _without_scripts(report.path.read_text(encoding="utf-8"))
+
+    dom = subprocess.run(
+        [
+            str(CHROMIUM),
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-background-networking",
+            "--no-first-run",
+            "--disable-component-update",
+            "--disable-sync",
+            f"--user-data-dir={tmp_path / 'chromium'}",
+            "--virtual-time-budget=10000",
+            "--dump-dom",
+            report.path.as_uri(),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    ).stdout
+
+    rendered = _without_scripts(dom)
+    starts = [(rendered.index(f'id="{fig}"'), fig) for fig in report.figures]
+    starts.sort()
+    for (start, fig), (end, _) in zip(starts, [*starts[1:], (len(rendered), "")], strict=True):
+        part = rendered[start:end]
+        assert 'class="main-svg"' in part, f"{fig} did not render"
+        assert "js-plotly-plot" in part, f"{fig} was not drawn by plotly"
+    # The learning curves drew one line per trial.
+    curves = rendered[rendered.index('id="fig-curves"') : rendered.index('id="fig-parallel"')]
+    assert curves.count('class="trace scatter') == 7
