@@ -110,18 +110,21 @@ def run(
 @user_errors
 def validate(spec_path: SpecPath) -> None:
     """Check a study file and print the search space it resolves to (imports no TensorFlow)."""
+    from automl.data import check_dataset
     from automl.space import describe, grid_size
     from automl.spec import load_spec
     from automl.study import budget, check_requirements
 
     spec = load_spec(spec_path)
     check_requirements(spec)
+    data = check_dataset(spec.dataset, fetch=False)
     sampler = spec.sampler.name
     typer.echo(
         f"ok: study {spec.name} on {spec.dataset.name}, {spec.direction} {spec.metric}, "
         f"{budget(spec)} trials of at most {spec.epochs} epochs, sampler {sampler}, "
         f"pruner {spec.pruner.name}"
     )
+    typer.echo(f"  data: {data}")
     for line in describe(spec):
         typer.echo(f"  {line}")
     if sampler == "grid":
