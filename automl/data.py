@@ -119,10 +119,12 @@ def _batches(x: np.ndarray, y: np.ndarray, batch_size: int, seed: int | None) ->
     import tensorflow as tf
 
     def gather(index: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        return x[index], y[index]
+        return x[index], y[index].astype(np.int64, copy=False)
 
     def batch(index: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
-        xb, yb = tf.numpy_function(gather, [index], (tf.as_dtype(x.dtype), tf.int64), False)
+        xb, yb = tf.numpy_function(
+            gather, [index], (tf.as_dtype(x.dtype), tf.int64), stateful=False
+        )
         xb.set_shape((None, *x.shape[1:]))
         yb.set_shape((None,))
         return tf.cast(xb, tf.float32), yb
@@ -174,7 +176,7 @@ def split(
     return x[train], y[train], x[val], y[val]
 
 
-# ---------------------------------------------------------------------------- checks and shapes
+# ---------------------------------------------------------------------------- options
 
 
 def _check_options(spec: DatasetSpec, summary: Summary) -> None:

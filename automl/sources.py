@@ -291,7 +291,7 @@ class KerasSet:
 
     title: str
     files: tuple[str, ...]  # what the folder holding the set contains
-    folder: str  # that folder's name, inside the download archive
+    folder: str  # the folder inside the .tar.gz that holds `files` (CIFAR's archives)
     places: tuple[str, ...]  # under a base folder: where that folder (or an archive) may lie
     cache_folder: str  # where the files go under <KERAS_HOME>/datasets
     wanted: str  # what to put there, for messages
@@ -318,7 +318,7 @@ KERAS_SETS: dict[str, KerasSet] = {
             "t10k-labels-idx1-ubyte.gz",
             "t10k-images-idx3-ubyte.gz",
         ),
-        folder="fashion-mnist",
+        folder="",
         places=("", "fashion-mnist"),
         cache_folder="fashion-mnist",
         wanted="train-images-idx3-ubyte.gz, train-labels-idx1-ubyte.gz, "
@@ -471,7 +471,7 @@ def download(name: str) -> None:
 
 
 def download_in_child(name: str) -> None:
-    """`_download` in a child process: the caller (the supervisor) stays free of TensorFlow."""
+    """`download` in a child process: the caller (the supervisor) stays free of TensorFlow."""
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
     from concurrent.futures.process import BrokenProcessPool

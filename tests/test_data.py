@@ -262,6 +262,12 @@ def bad_folders(tmp: Path) -> dict[str, tuple[Path, Path, str]]:
 
 
 def test_bad_folders_stop_automl_validate_with_one_line_naming_the_path(tmp_path: Path) -> None:
+    good = write_folder(tmp_path / "good", {"cat": 3, "dog": 2})
+    study = study_file(tmp_path, {"name": "folder", "path": str(good)})
+    result = CliRunner().invoke(app, ["validate", str(study)])
+    assert result.exit_code == 0
+    assert f"data: folder {good}: 5 images in 2 classes (cat, dog), 10x12 rgb" in result.output
+
     for case, (path, named, words) in bad_folders(tmp_path).items():
         study = study_file(tmp_path, {"name": "folder", "path": str(path)})
         result = CliRunner().invoke(app, ["validate", str(study)])
