@@ -169,13 +169,16 @@ def run(
 @user_errors
 def validate(spec_path: SpecPath, set_: SetOpt = None) -> None:
     """Check a study file and print the search space it resolves to (imports no TensorFlow)."""
+    from automl.data import check_dataset
     from automl.overrides import parse_sets
     from automl.spec import load_spec
     from automl.study import check_requirements
 
     spec = load_spec(spec_path, parse_sets(set_ or []))
     check_requirements(spec)
+    data = check_dataset(spec.dataset, fetch=False)
     _show_spec(spec, "ok")
+    typer.echo(f"data: {data}")
 
 
 def _show_spec(spec: StudySpec, verdict: str) -> None:
@@ -198,6 +201,7 @@ def _show_spec(spec: StudySpec, verdict: str) -> None:
 def _choices(names: Iterable[str]) -> Callable[[str], list[str]]:
     """Completion from one of spec's tables, which stay the one list of names."""
     return lambda incomplete: [n for n in names if n.startswith(incomplete)]
+
 
 # ---------------------------------------------------------------------------- results
 

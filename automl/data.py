@@ -1,7 +1,15 @@
-"""Data sets as arrays in the form the data set stores them, split once, loaded once per process.
+"""Data sets as the trials use them: loaded once per process, split once, fed by tf.data.
 
-Images stay raw (digits: 0..16, photos: 0..255); the model rescales them itself, so a saved
-model takes the same raw inputs. The split is stratified and seeded, the same for every trial.
+Two steps, so a user's mistake stops before anything trains:
+- `check_dataset` finds the files and checks all it can without decoding pixels, with numpy and
+  PIL only: `automl run` calls it before it starts a worker, and `automl validate` too;
+- `load_dataset` (each worker, once per process) reads the pixels, takes the `max_samples`
+  subset, converts colours, resizes once, and splits (stratified, seeded).
+
+Images stay raw (uint8 0..255, digits 0..16) and are held once, in their own dtype; the model
+rescales them itself (so a saved model takes raw inputs) and the pipeline casts each batch to
+float32 on its way in. The test set, where there is one, is kept in the same form and never
+used by the search.
 """
 
 from __future__ import annotations
@@ -13,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from automl.errors import DataError
+from automl.sources import Summary, download, download_in_child, locate, to_download
 from automl.spec import DatasetSpec
 
 if TYPE_CHECKING:
@@ -25,7 +34,7 @@ class Dataset:
     y_train: np.ndarray
     x_val: np.ndarray
     y_val: np.ndarray
-    x_test: np.ndarray | None
+    x_test: np.ndarray | None  # never used by the search: the best model is scored on it
     y_test: np.ndarray | None
     class_names: tuple[str, ...]
     input_scale: float  # the largest raw value: the model divides by it
@@ -40,59 +49,50 @@ class Dataset:
         return len(self.class_names)
 
 
-@dataclass(frozen=True, eq=False)
-class Images:
-    """A data set as loaded, before the split: training images and an optional test set."""
-
-    x: np.ndarray
-    y: np.ndarray
-    class_names: tuple[str, ...]
-    input_scale: float
-    description: str
-    x_test: np.ndarray | None = None
-    y_test: np.ndarray | None = None
-    x_val: np.ndarray | None = None
-    y_val: np.ndarray | None = None
+# ---------------------------------------------------------------------------- entry points
 
 
-def _load_digits(spec: DatasetSpec) -> Images:
-    from sklearn.datasets import load_digits
+def check_dataset(spec: DatasetSpec, fetch: bool = True) -> str:
+    """Find and check a data set without TensorFlow; returns a one-line description.
 
-    digits = load_digits()
-    x = digits.images[..., None].astype(np.float32)  # (1797, 8, 8, 1), values 0..16
-    return Images(
-        x=x,
-        y=digits.target.astype(np.int64),
-        class_names=tuple(str(i) for i in range(10)),
-        input_scale=16.0,
-        description="scikit-learn digits: 1,797 8x8 grayscale images, values 0-16, 10 classes",
-    )
-
-
-LOADERS: dict[str, Any] = {"digits": _load_digits}
+    With `fetch`, a Keras data set missing from the cache is downloaded first (by Keras, in a
+    child process, so this process stays free of TensorFlow); without it, the description says
+    it will be downloaded.
+    """
+    source = locate(spec, download_in_child if fetch else None)
+    if source is None:
+        return to_download(spec.name)
+    summary = source.check()
+    _check_options(spec, summary)
+    return summary.description
 
 
 @functools.lru_cache(maxsize=4)
 def load_dataset(spec: DatasetSpec, seed: int = 0) -> Dataset:
-    """Load and split a data set; cached so a worker loads it once for all its trials."""
-    loader = LOADERS.get(spec.name)
-    if loader is None:
-        raise DataError(f"dataset.name: {spec.name} is not available in this version")
-    images = loader(spec)
-    _check_labels(images)
-    x, y = images.x, images.y
-    if spec.max_samples is not None and spec.max_samples < len(y):
-        x, y = _stratified_take(x, y, spec.max_samples, seed)
-    if images.x_val is not None and images.y_val is not None:
-        x_train, y_train, x_val, y_val = x, y, images.x_val, images.y_val
+    """Load, subset, reshape and split a data set; cached so a worker loads it once."""
+    source = locate(spec, download)
+    assert source is not None  # download either leaves the files or raises
+    summary = source.check()
+    _check_options(spec, summary)
+    images = source.read(functools.partial(subset, n=spec.max_samples, seed=seed))
+    x = _reshape(images.x, spec, "x_train")
+    x_val = None if images.x_val is None else _reshape(images.x_val, spec, "x_val")
+    x_test = None if images.x_test is None else _reshape(images.x_test, spec, "x_test")
+    if x_val is not None and images.y_val is not None:
+        x_train, y_train, y_val = x, images.y, images.y_val
     else:
-        x_train, y_train, x_val, y_val = split(x, y, spec.validation_split, seed)
+        x_train, y_train, x_val, y_val = split(x, images.y, spec.validation_split, seed)
+    if len(y_val) == 0:
+        raise DataError(
+            f"dataset: {len(y_train)} training images in {summary.num_classes} classes leave "
+            "none for validation; give more images (or a larger max_samples)"
+        )
     return Dataset(
         x_train=x_train,
         y_train=y_train,
         x_val=x_val,
         y_val=y_val,
-        x_test=images.x_test,
+        x_test=x_test,
         y_test=images.y_test,
         class_names=images.class_names,
         input_scale=images.input_scale,
@@ -100,12 +100,63 @@ def load_dataset(spec: DatasetSpec, seed: int = 0) -> Dataset:
     )
 
 
-def _check_labels(images: Images) -> None:
-    if len(images.x) != len(images.y):
-        raise DataError(f"{len(images.x)} images but {len(images.y)} labels")
-    n = len(images.class_names)
-    if len(images.y) and (images.y.min() < 0 or images.y.max() >= n):
-        raise DataError(f"labels must lie in 0..{n - 1}, got {images.y.min()}..{images.y.max()}")
+def pipelines(data: Dataset, batch_size: int, seed: int) -> tuple[tf.data.Dataset, tf.data.Dataset]:
+    """Training (reshuffled each epoch, seeded) and validation tf.data pipelines, prefetched."""
+    return (
+        _batches(data.x_train, data.y_train, batch_size, seed),
+        _batches(data.x_val, data.y_val, max(batch_size, 256), None),
+    )
+
+
+def _batches(x: np.ndarray, y: np.ndarray, batch_size: int, seed: int | None) -> tf.data.Dataset:
+    """Batches gathered from the arrays by index, cast to float32 one batch at a time.
+
+    The arrays are the cache: they are already in memory, once, in their raw dtype. Slicing them
+    with `from_tensor_slices(...).cache().shuffle(n)` would hold two more copies (a tensor and
+    the cache) plus a shuffle buffer of images; shuffling indices holds none
+    (benchmarks/data_memory.py measures both).
+    """
+    import tensorflow as tf
+
+    def gather(index: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return x[index], y[index].astype(np.int64, copy=False)
+
+    def batch(index: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        xb, yb = tf.numpy_function(
+            gather, [index], (tf.as_dtype(x.dtype), tf.int64), stateful=False
+        )
+        xb.set_shape((None, *x.shape[1:]))
+        yb.set_shape((None,))
+        return tf.cast(xb, tf.float32), yb
+
+    indices = tf.data.Dataset.range(len(y))
+    if seed is not None:
+        indices = indices.shuffle(len(y), seed=seed, reshuffle_each_iteration=True)
+    return (
+        indices.batch(batch_size)
+        .map(batch, num_parallel_calls=tf.data.AUTOTUNE)
+        .prefetch(tf.data.AUTOTUNE)
+    )
+
+
+# ---------------------------------------------------------------------------- subsets and splits
+
+
+def subset(y: np.ndarray, n: int | None, seed: int) -> np.ndarray:
+    """Indices of a stratified, seeded subset of `n` labels (all of them without `n`)."""
+    if n is None or n >= len(y):
+        return np.arange(len(y))
+    rng = np.random.default_rng(seed)
+    classes, counts = np.unique(y, return_counts=True)
+    quota = counts * n / len(y)
+    take = np.floor(quota).astype(np.int64)
+    # Largest remainders get the images left over, so the subset has exactly n.
+    take[np.argsort(take - quota, kind="stable")[: n - int(take.sum())]] += 1
+    chosen = [
+        rng.choice(np.flatnonzero(y == c), t, replace=False)
+        for c, t in zip(classes, take, strict=True)
+    ]
+    return np.sort(np.concatenate(chosen))
 
 
 def split(
@@ -125,28 +176,67 @@ def split(
     return x[train], y[train], x[val], y[val]
 
 
-def _stratified_take(
-    x: np.ndarray, y: np.ndarray, n: int, seed: int
-) -> tuple[np.ndarray, np.ndarray]:
-    _, _, xs, ys = split(x, y, n / len(y), seed)
-    return xs, ys
+# ---------------------------------------------------------------------------- options
 
 
-def pipelines(data: Dataset, batch_size: int, seed: int) -> tuple[tf.data.Dataset, tf.data.Dataset]:
-    """Training and validation tf.data pipelines: cached, shuffled per epoch, prefetched."""
-    import tensorflow as tf
+def _check_options(spec: DatasetSpec, summary: Summary) -> None:
+    if spec.max_samples is not None and spec.max_samples < 2 * summary.num_classes:
+        raise DataError(
+            f"dataset.max_samples: {spec.max_samples} leaves fewer than two images per class "
+            f"({summary.num_classes} classes); use at least {2 * summary.num_classes}"
+        )
 
-    train = (
-        tf.data.Dataset.from_tensor_slices((data.x_train, data.y_train))
-        .cache()
-        .shuffle(len(data.y_train), seed=seed, reshuffle_each_iteration=True)
-        .batch(batch_size)
-        .prefetch(tf.data.AUTOTUNE)
-    )
-    val = (
-        tf.data.Dataset.from_tensor_slices((data.x_val, data.y_val))
-        .batch(max(batch_size, 256))
-        .cache()
-        .prefetch(tf.data.AUTOTUNE)
-    )
-    return train, val
+
+# ---------------------------------------------------------------------------- shapes and colours
+
+
+def _reshape(x: np.ndarray, spec: DatasetSpec, key: str) -> np.ndarray:
+    """(N, H, W[, C]) raw images -> (N, H, W, C) in the study's colour mode and image size."""
+    if x.ndim == 3:
+        x = x[..., None]
+    channels = x.shape[-1]
+    if spec.color_mode == "grayscale" and channels != 1:
+        if channels != 3:
+            raise DataError(
+                f"dataset.color_mode: grayscale needs 1 or 3 channels, {key} has {channels}"
+            )
+        # ITU-R 601 luma, as PIL's convert("L") computes it.
+        luma = x @ np.array([0.299, 0.587, 0.114], dtype=np.float32)
+        x = _cast_like(luma[..., None], x.dtype)
+    elif spec.color_mode == "rgb" and channels != 3:
+        if channels != 1:
+            raise DataError(f"dataset.color_mode: rgb needs 1 or 3 channels, {key} has {channels}")
+        x = np.repeat(x, 3, axis=-1)
+    if spec.image_size is not None and x.shape[1:3] != spec.image_size:
+        out = np.empty((len(x), *spec.image_size, x.shape[-1]), dtype=x.dtype)
+        for i, image in enumerate(x):
+            out[i] = _resize(image, spec.image_size)
+        x = out
+    return x
+
+
+def _resize(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """One (H, W, C) image resized bilinearly (antialiased when shrinking), same dtype."""
+    from PIL import Image
+
+    height, width = size
+    if image.dtype == np.uint8 and image.shape[-1] in (1, 3):
+        pil = Image.fromarray(image[..., 0] if image.shape[-1] == 1 else image)
+        resized = pil.resize((width, height), Image.Resampling.BILINEAR)
+        return np.asarray(resized).reshape(height, width, -1)
+    channels = [
+        np.asarray(
+            Image.fromarray(image[..., c].astype(np.float32)).resize(
+                (width, height), Image.Resampling.BILINEAR
+            )
+        )
+        for c in range(image.shape[-1])
+    ]
+    return _cast_like(np.stack(channels, axis=-1), image.dtype)
+
+
+def _cast_like(values: np.ndarray, dtype: np.dtype[Any]) -> np.ndarray:
+    if np.issubdtype(dtype, np.integer):
+        info = np.iinfo(dtype)
+        values = np.clip(np.rint(values), info.min, info.max)
+    return values.astype(dtype)

@@ -508,15 +508,19 @@ def _parse_dataset(value: Any, problems: _Problems) -> DatasetSpec:
         problems.add("dataset.name", f"must be one of {', '.join(DATASETS)}, got {_fmt(name)}")
         name = "digits"
     path = value.get("path")
-    if path is not None and not isinstance(path, str):
+    if path is not None and (not isinstance(path, str) or not path.strip()):
         problems.add("dataset.path", f"must be a path, got {_fmt(path)}")
         path = None
     if name in ("folder", "npz") and path is None:
         problems.add("dataset.path", f"required for dataset {name}")
+    if name == "digits" and path is not None:
+        problems.add("dataset.path", "digits comes with scikit-learn; it takes no path")
     label_mode = value.get("label_mode", "fine")
     if label_mode not in ("fine", "coarse"):
         problems.add("dataset.label_mode", f"must be fine or coarse, got {_fmt(label_mode)}")
         label_mode = "fine"
+    elif label_mode == "coarse" and name != "cifar100":
+        problems.add("dataset.label_mode", f"only cifar100 has fine and coarse labels, not {name}")
     color_mode = value.get("color_mode")
     if color_mode is not None and color_mode not in ("grayscale", "rgb"):
         problems.add("dataset.color_mode", f"must be grayscale or rgb, got {_fmt(color_mode)}")

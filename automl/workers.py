@@ -197,9 +197,11 @@ def run_study(
     """Run the study until its budget is met (or its timeout passes), with K workers."""
     import optuna
 
+    from automl.data import check_dataset
     from automl.study import budget, open_study, reap_dead_workers
     from automl.tracking import finish_study_run, start_study_run
 
+    check_dataset(spec.dataset)  # bad data stops here, before a study or a worker exists
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = open_study(spec, storage)
     total = budget(spec, trials)

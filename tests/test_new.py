@@ -83,6 +83,7 @@ def test_lesson_grid_is_nine_trials() -> None:
         "  learning_rate: grid 0.1, 0.01, 0.001",
         "  beta_1: grid 0.8, 0.88, 0.9",
         "grid size: 9",
+        "data: scikit-learn digits: 1,797 8x8 grayscale images, values 0-16, 10 classes",
     ]
     # the grid sampler without --param writes the same lesson grid
     invoke("new", "plain-grid", "--sampler", "grid")
