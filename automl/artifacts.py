@@ -58,7 +58,9 @@ def plot_learning_curves(history: Sequence[Mapping[str, float]], path: Path, tit
     from matplotlib.figure import Figure
 
     epochs = list(range(1, len(history) + 1))
-    figure = Figure(figsize=(9, 3.6), dpi=100, layout="constrained")
+    figure = Figure(figsize=(9, 3.6), dpi=100)
+    # Fixed margins: an automatic layout engine costs ~150 ms more per trial on 2 cores.
+    figure.subplots_adjust(left=0.07, right=0.98, bottom=0.14, top=0.84, wspace=0.2)
     for ax, metric in zip(figure.subplots(1, 2), ("loss", "accuracy"), strict=True):
         for key, label in ((metric, "training"), (f"val_{metric}", "validation")):
             ys = [logs.get(key, float("nan")) for logs in history]
