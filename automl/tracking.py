@@ -39,7 +39,7 @@ PARENT_RUN_ATTR = "mlflow_parent_run_id"
 EXPERIMENT_ATTR = "mlflow_experiment_id"
 EXPERIMENT_URL_ATTR = "mlflow_experiment_url"
 NOTE_TAG = "mlflow.note.content"  # shown as the run's description in the MLflow UI
-# MLflow 3's UI opens an experiment on its GenAI overview unless told it holds model training.
+# MLflow 3 tells model-training experiments from GenAI ones by this tag.
 EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
 EXPERIMENT_KIND = "custom_model_development"
 # Optuna's final states as MLflow run statuses: a pruned trial was stopped on purpose.
@@ -129,6 +129,7 @@ def start_study_run(
     parent = study.user_attrs.get(PARENT_RUN_ATTR)
     if parent is None or not _run_exists(client, parent):
         storage = storage_label(storage_url)
+        # Optuna has no public accessor for the id that optuna-dashboard's addresses use.
         run = client.create_run(
             experiment_id,
             run_name=spec.name,
@@ -246,7 +247,7 @@ class TrialTracker:
         self._trials: dict[int, optuna.Trial] = {}
 
     def trial_started(self, trial: optuna.Trial, hp: Hyperparameters) -> None:
-        study_id = trial.study._study_id  # Optuna has no public accessor; the dashboard uses it
+        study_id = trial.study._study_id  # as in start_study_run
         tags = {
             "mlflow.parentRunId": self.run.parent_run_id,
             "automl.study": self.spec.name,

@@ -42,8 +42,9 @@ STOP_SECONDS = 10.0
 # without the job runner is 2 processes and ~500 MB, plenty for one person's browser.
 MLFLOW_WORKERS = 1
 EXPOSED_NOTE = (
-    "note: listening beyond this machine; neither UI has logins, so anyone who reaches "
-    "{url} can read and change the study. Put a reverse proxy with authentication in front."
+    "note: listening on {host}, beyond this machine; neither UI has logins, so anyone who "
+    "reaches port {port} can read and change your studies. Put a reverse proxy with "
+    "authentication in front."
 )
 
 Echo = Callable[[str], None]
@@ -110,8 +111,8 @@ def mlflow_service(tracking_uri: str, host: str, port: int, workers: int) -> Ser
     argv += ["--host", host, "--port", str(port), "--workers", str(workers)]
     sqlite_file = _sqlite_file(tracking_uri)
     if sqlite_file is not None:
-        # Runs logged without a server keep their artifacts in ./mlruns beside mlflow.db;
-        # experiments created through this server put theirs there too.
+        # Without a server MLflow keeps artifacts in ./mlruns beside ./mlflow.db; runs logged
+        # through this server (--tracking-uri http://...) go there too.
         argv += ["--artifacts-destination", str(sqlite_file.parent / "mlruns")]
     # MLflow 3's host-header and CORS guards stay on: no --allowed-hosts '*' here.
     env = {"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
@@ -183,7 +184,7 @@ def serve(service: Service, echo: Echo) -> None:
         _wait_until_listening(proc, service)
         echo(f"{service.name}: {service.url} (Ctrl-C stops it)")
         if service.host not in (LOOPBACK, "localhost", "::1"):
-            echo(EXPOSED_NOTE.format(url=service.url))
+            echo(EXPOSED_NOTE.format(host=service.host, port=service.port))
         code = proc.wait()
         raise AutomlError(f"{service.name} stopped by itself with exit code {code}; see above")
     except KeyboardInterrupt:
