@@ -19,6 +19,7 @@ from automl.spec import DATASETS, PRUNERS, SAMPLERS
 
 if TYPE_CHECKING:
     from automl.spec import StudySpec
+from automl.ui import DASHBOARD_PORT, LOOPBACK, MLFLOW_PORT, MLFLOW_WORKERS
 
 app = typer.Typer(
     name="automl",
@@ -207,6 +208,14 @@ def _choices(names: Iterable[str]) -> Callable[[str], list[str]]:
 
 StudyName = Annotated[str, typer.Argument(help="The study's name (see `automl studies`)")]
 
+HostOpt = Annotated[
+    str,
+    typer.Option(
+        help="Interface to listen on. Beyond 127.0.0.1 anyone who reaches it can read and change "
+        "your studies: put a reverse proxy with authentication in front"
+    ),
+]
+
 
 @app.command()
 @user_errors
@@ -352,6 +361,42 @@ def export(
         )
     typer.echo(f"  the written model scores val_accuracy {e.val_accuracy:.4f}")
     typer.echo(f"wrote {e.model_path} and {e.info_path}")
+
+
+@app.command()
+@user_errors
+def dashboard(
+    storage: StorageOpt = None,
+    host: HostOpt = LOOPBACK,
+    port: Annotated[int, typer.Option(min=1, max=65535, help="Port to listen on")] = DASHBOARD_PORT,
+    artifact_dir: Annotated[
+        Path | None,
+        typer.Option(
+            help="Optuna artifact folder (learning curves). Default: $AUTOML_ARTIFACTS, else "
+            "automl-artifacts beside the storage file"
+        ),
+    ] = None,
+) -> None:
+    """Serve optuna-dashboard on the study storage, with the trials' plots, until Ctrl-C."""
+    from automl.ui import dashboard as serve_dashboard
+
+    serve_dashboard(storage, host, port, artifact_dir, echo=typer.echo)
+
+
+@app.command("mlflow-ui")
+@user_errors
+def mlflow_ui(
+    tracking_uri: TrackingOpt = None,
+    host: HostOpt = LOOPBACK,
+    port: Annotated[int, typer.Option(min=1, max=65535, help="Port to listen on")] = MLFLOW_PORT,
+    workers: Annotated[
+        int, typer.Option(min=1, help="Server worker processes (each ~250 MB)")
+    ] = MLFLOW_WORKERS,
+) -> None:
+    """Serve the MLflow UI on the tracking store `automl run` writes to, until Ctrl-C."""
+    from automl.ui import mlflow_ui as serve_mlflow_ui
+
+    serve_mlflow_ui(tracking_uri, host, port, workers, echo=typer.echo)
 
 
 def main() -> None:

@@ -17,9 +17,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
+from automl.artifacts import MODEL_ATTR
 from automl.errors import AutomlError, StorageError
 from automl.results import (
-    MODEL_ATTR,
     SEED_ATTR,
     best_trial,
     hyperparameters,

@@ -34,6 +34,7 @@ class Outcome:
     seed: int
     history: list[dict[str, float]] = field(default_factory=list)
     model: keras.Model | None = None
+    value: float | None = None  # what the trial returns, set once it has trained
     fit_seconds: float = 0.0
 
 
@@ -139,4 +140,5 @@ class Objective:
         if reporter.diverged is not None:
             raise fail(trial, f"diverged: {reporter.diverged}")
         out.model = model
-        return out.history[-1][self.spec.metric]
+        out.value = out.history[-1][self.spec.metric]
+        return out.value

@@ -15,7 +15,9 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from automl.artifacts import MODEL_ATTR
 from automl.errors import StorageError
+from automl.finalize import TEST_ATTR
 from automl.space import show
 from automl.study import SPACE_ATTR
 from automl.tracking import PARENT_RUN_ATTR, RUN_ID_ATTR
@@ -27,10 +29,7 @@ if TYPE_CHECKING:
 # Trial user attributes written by the objective and the tracker.
 HYPERPARAMETERS_ATTR = "hyperparameters"
 SEED_ATTR = "seed"
-MODEL_ATTR = "model_artifact"  # path of the saved model inside the trial's MLflow run
 EPOCHS_ATTR = "epochs"
-# Study user attribute: the best trial's score on the test set, written at the end of a run.
-TEST_ATTR = "automl.test"
 
 
 @dataclass(frozen=True)

@@ -2,18 +2,28 @@
 
 The trial's run is created when the trial starts (so its id can go into the trial's user
 attributes), and filled in one batch when Optuna has settled the trial's state: the
-per-epoch curves and the tags are written after training, off the hot path.
+per-epoch curves and the tags are written after training, off the hot path. Between the two,
+while the trial is still RUNNING (Optuna refuses attributes and artifacts on finished trials),
+its learning-curve plot and, for the best K, its model are stored.
+
+Links go both ways: a trial carries its run's id (and URL, when MLflow is a server), a run
+carries the study, trial number, state and storage, and a note with the dashboard's address.
 """
 
 from __future__ import annotations
 
 import os
+import re
+import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from automl import artifacts
 from automl.errors import AutomlError
+from automl.storage import is_url
 
 if TYPE_CHECKING:
     import optuna
@@ -24,8 +34,14 @@ if TYPE_CHECKING:
     from automl.spec import StudySpec
 
 RUN_ID_ATTR = "mlflow_run_id"
+RUN_URL_ATTR = "mlflow_run_url"
 PARENT_RUN_ATTR = "mlflow_parent_run_id"
 EXPERIMENT_ATTR = "mlflow_experiment_id"
+EXPERIMENT_URL_ATTR = "mlflow_experiment_url"
+NOTE_TAG = "mlflow.note.content"  # shown as the run's description in the MLflow UI
+# MLflow 3 tells model-training experiments from GenAI ones by this tag.
+EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
+EXPERIMENT_KIND = "custom_model_development"
 # Optuna's final states as MLflow run statuses: a pruned trial was stopped on purpose.
 STATUS = {"COMPLETE": "FINISHED", "PRUNED": "KILLED", "FAIL": "FAILED"}
 
@@ -33,6 +49,47 @@ STATUS = {"COMPLETE": "FINISHED", "PRUNED": "KILLED", "FAIL": "FAILED"}
 def default_tracking_uri() -> str:
     """MLFLOW_TRACKING_URI, else MLflow's own default: a SQLite file in the current folder."""
     return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{Path.cwd() / 'mlflow.db'}"
+
+
+def is_server(uri: str) -> bool:
+    """Whether the tracking URI is an MLflow server, whose pages a browser can open."""
+    return uri.startswith(("http://", "https://"))
+
+
+# MLflow 3's UI opens in its GenAI mode unless the address asks for model training.
+UI_MODE = "workflowType=machine_learning"
+
+
+def experiment_url(uri: str, experiment_id: str) -> str:
+    return f"{uri.rstrip('/')}/#/experiments/{experiment_id}/runs?{UI_MODE}"
+
+
+def run_url(uri: str, experiment_id: str, run_id: str) -> str:
+    return f"{uri.rstrip('/')}/#/experiments/{experiment_id}/runs/{run_id}?{UI_MODE}"
+
+
+def storage_label(storage: str) -> str:
+    """The storage as runs record it: a journal file's absolute path, a URL without password."""
+    if not is_url(storage):
+        return str(Path(storage).resolve())
+    return re.sub(r"(://[^:/@]*:)[^@/]*@", r"\1***@", storage)
+
+
+def dashboard_url(study_id: int, trial_number: int | None = None) -> str:
+    """The study's (or trial's) page in optuna-dashboard as `automl dashboard` serves it."""
+    from automl.ui import DASHBOARD_PORT, LOOPBACK
+
+    url = f"http://{LOOPBACK}:{DASHBOARD_PORT}/dashboard/studies/{study_id}"
+    return url if trial_number is None else f"{url}/trials?numbers={trial_number}"
+
+
+def dashboard_note(study: str, storage: str, study_id: int, trial: int | None = None) -> str:
+    what = f"Trial {trial} of Optuna study" if trial is not None else "Optuna study"
+    return (
+        f"{what} **{study}**, storage `{storage}`.\n\n"
+        f"In optuna-dashboard (`automl dashboard --storage {storage}`): "
+        f"{dashboard_url(study_id, trial)}"
+    )
 
 
 def client_for(uri: str) -> MlflowClient:
@@ -63,19 +120,25 @@ def start_study_run(
             experiment_id = experiment.experiment_id
             if experiment.lifecycle_stage == "deleted":
                 client.restore_experiment(experiment_id)
+        if experiment is None or EXPERIMENT_KIND_TAG not in experiment.tags:
+            client.set_experiment_tag(experiment_id, EXPERIMENT_KIND_TAG, EXPERIMENT_KIND)
     except AutomlError:
         raise
     except Exception as exc:  # noqa: BLE001 - any MLflow failure here is the URI's fault
         raise AutomlError(f"MLflow tracking URI {tracking_uri}: cannot use it: {exc}") from None
     parent = study.user_attrs.get(PARENT_RUN_ATTR)
     if parent is None or not _run_exists(client, parent):
+        storage = storage_label(storage_url)
+        # Optuna has no public accessor for the id that optuna-dashboard's addresses use.
         run = client.create_run(
             experiment_id,
             run_name=spec.name,
             tags={
                 "automl.study": spec.name,
                 "automl.role": "study",
-                "automl.storage": storage_url,
+                "automl.storage": storage,
+                "automl.study_id": str(study._study_id),
+                NOTE_TAG: dashboard_note(spec.name, storage, study._study_id),
                 "automl.sampler": spec.sampler.name,
                 "automl.pruner": spec.pruner.name,
                 "automl.dataset": spec.dataset.name,
@@ -98,6 +161,8 @@ def start_study_run(
         )
         study.set_user_attr(PARENT_RUN_ATTR, parent)
         study.set_user_attr(EXPERIMENT_ATTR, experiment_id)
+        if is_server(tracking_uri):
+            study.set_user_attr(EXPERIMENT_URL_ATTR, experiment_url(tracking_uri, experiment_id))
     else:
         client.update_run(parent, status="RUNNING")
     return StudyRun(tracking_uri, experiment_id, str(parent))
@@ -168,31 +233,101 @@ class TrialTracker:
     """Writes each trial's MLflow run; an Optuna callback, fed by the objective's outcomes."""
 
     def __init__(self, run: StudyRun, spec: StudySpec, storage_url: str) -> None:
+        from optuna.artifacts import FileSystemArtifactStore
+
         self.run = run
         self.spec = spec
-        self.storage_url = storage_url
+        self.storage = storage_label(storage_url)
         self.client = client_for(run.tracking_uri)
+        folder = artifacts.artifact_dir(storage_url)
+        folder.mkdir(parents=True, exist_ok=True)
+        self.artifact_store = FileSystemArtifactStore(folder)
         self._outcomes: dict[int, Outcome] = {}
         self._run_ids: dict[int, str] = {}
+        self._trials: dict[int, optuna.Trial] = {}
 
     def trial_started(self, trial: optuna.Trial, hp: Hyperparameters) -> None:
+        study_id = trial.study._study_id  # as in start_study_run
         tags = {
             "mlflow.parentRunId": self.run.parent_run_id,
             "automl.study": self.spec.name,
+            "automl.study_id": str(study_id),
             "automl.trial_number": str(trial.number),
             "automl.state": "RUNNING",
-            "automl.storage": self.storage_url,
+            "automl.storage": self.storage,
+            NOTE_TAG: dashboard_note(self.spec.name, self.storage, study_id, trial.number),
         }
         run = self.client.create_run(
             self.run.experiment_id, run_name=f"trial-{trial.number}", tags=tags
         )
         run_id = run.info.run_id
         self._run_ids[trial.number] = run_id
+        self._trials[trial.number] = trial
         trial.set_user_attr(RUN_ID_ATTR, run_id)
+        if is_server(self.run.tracking_uri):
+            url = run_url(self.run.tracking_uri, self.run.experiment_id, run_id)
+            trial.set_user_attr(RUN_URL_ATTR, url)
         self.client.log_batch(run_id, params=_params(hp.as_dict()))
 
     def collect(self, outcome: Outcome) -> None:
+        """Keep the outcome for the run, and store its artifacts while the trial still runs."""
         self._outcomes[outcome.number] = outcome
+        trial = self._trials.pop(outcome.number, None)
+        run_id = self._run_ids.get(outcome.number)
+        if trial is None or run_id is None:
+            return
+        try:
+            with tempfile.TemporaryDirectory(prefix="automl-trial-") as tmp:
+                if outcome.history:
+                    self._store_curves(trial, run_id, outcome, Path(tmp))
+                if outcome.model is not None and outcome.value is not None:
+                    self._keep_if_top(trial, run_id, outcome, Path(tmp))
+        except Exception as exc:  # noqa: BLE001 - a trial that trained is not lost to its files
+            print(
+                f"warning: trial {outcome.number}: its artifacts were not stored: "
+                f"{type(exc).__name__}: {exc}",
+                file=sys.stderr,
+            )
+
+    def _store_curves(self, trial: optuna.Trial, run_id: str, outcome: Outcome, tmp: Path) -> None:
+        from optuna.artifacts import upload_artifact
+
+        title = f"{self.spec.name} trial {outcome.number}"
+        png = artifacts.plot_learning_curves(outcome.history, tmp / artifacts.CURVES_FILE, title)
+        self.client.log_artifact(run_id, str(png), artifacts.CURVES_DIR)
+        upload_artifact(
+            artifact_store=self.artifact_store, file_path=str(png), study_or_trial=trial
+        )
+
+    def _keep_if_top(self, trial: optuna.Trial, run_id: str, outcome: Outcome, tmp: Path) -> None:
+        """Save the model if it is among the K best so far; drop the ones it pushes out."""
+        import optuna
+
+        assert outcome.model is not None and outcome.value is not None
+        done = trial.study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
+        values = {t.number: float(t.value) for t in done if t.value is not None}
+        before = artifacts.top_k(values, self.spec.keep_models, self.spec.direction)
+        values[trial.number] = outcome.value
+        after = artifacts.top_k(values, self.spec.keep_models, self.spec.direction)
+        if trial.number not in after:
+            return
+        path = tmp / artifacts.MODEL_FILE
+        outcome.model.save(path)
+        self.client.log_artifact(run_id, str(path), artifacts.MODEL_DIR)
+        trial.set_user_attr(artifacts.MODEL_ATTR, artifacts.MODEL_ARTIFACT)
+        for t in done:
+            if t.number in before - after:
+                drop_model(self.client, self.run.tracking_uri, t)
+
+    def abandon(self, reason: str) -> None:
+        """Ctrl-C: close the runs of trials that never settled, so none stays RUNNING."""
+        for number, run_id in self._run_ids.items():
+            tags = {"automl.state": "FAIL", "optuna.state": "FAIL", "automl.fail_reason": reason}
+            self.client.log_batch(run_id, tags=_tags(tags))
+            self.client.set_terminated(run_id, status="KILLED")
+            self._outcomes.pop(number, None)
+        self._run_ids.clear()
+        self._trials.clear()
 
     def __call__(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
         from mlflow.entities import Metric
@@ -216,6 +351,17 @@ class TrialTracker:
             tags["automl.fail_reason"] = str(reason)[:5000]
         self.client.log_batch(run_id, metrics=metrics, tags=_tags(tags))
         self.client.set_terminated(run_id, status=STATUS.get(state, "FAILED"))
+
+
+def drop_model(client: MlflowClient, tracking_uri: str, trial: optuna.trial.FrozenTrial) -> None:
+    """Delete a trial's saved model from its run (its user attribute stays: readers check)."""
+    from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
+
+    run_id = trial.user_attrs.get(RUN_ID_ATTR)
+    if artifacts.MODEL_ATTR not in trial.user_attrs or run_id is None:
+        return
+    uri = client.get_run(run_id).info.artifact_uri
+    get_artifact_repository(uri, tracking_uri=tracking_uri).delete_artifacts(artifacts.MODEL_DIR)
 
 
 def _finite(value: float) -> bool:

@@ -128,6 +128,8 @@ def worker_main(args: WorkerArgs) -> int:
                 gc_after_trial=False,
             )
         except KeyboardInterrupt:
+            if tracker is not None:
+                tracker.abandon("interrupted (Ctrl-C); queued again for the next run")
             _requeue_interrupted(study, worker)
             return INTERRUPTED
         rss = process.memory_info().rss / 2**20
@@ -274,7 +276,12 @@ def run_study(
             progress.update(study.get_trials(deepcopy=False))
             progress.stop()
     if run is not None and not interrupted:
-        finish_study_run(run, study)
+        from automl.finalize import finalize_in_child, needs_finalizing
+
+        if needs_finalizing(study):
+            interrupted = not finalize_in_child(spec, storage, run)
+        if not interrupted:
+            finish_study_run(run, study)
     return _result(study, total, interrupted)
 
 
