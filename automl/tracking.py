@@ -218,5 +218,19 @@ class TrialTracker:
         self.client.set_terminated(run_id, status=STATUS.get(state, "FAILED"))
 
 
+def close_dead_trial_run(run: StudyRun, trial: optuna.trial.FrozenTrial) -> None:
+    """A trial whose worker died left its MLflow run RUNNING: end it FAILED, with the reason."""
+    run_id = trial.user_attrs.get(RUN_ID_ATTR)
+    if not run_id:
+        return
+    client = client_for(run.tracking_uri)
+    tags = {"automl.state": "FAIL", "optuna.state": "FAIL"}
+    reason = trial.user_attrs.get("fail_reason")
+    if reason:
+        tags["automl.fail_reason"] = str(reason)[:5000]
+    client.log_batch(run_id, tags=_tags(tags))
+    client.set_terminated(run_id, status="FAILED")
+
+
 def _finite(value: float) -> bool:
     return value == value and value not in (float("inf"), float("-inf"))
