@@ -111,7 +111,7 @@ class StudyLock:
     def __enter__(self) -> StudyLock:
         stack = contextlib.ExitStack()
         if self._file is not None:
-            stack.enter_context(_flock(self._file))
+            stack.enter_context(file_lock(self._file))
         elif self._engine is not None:
             stack.enter_context(_advisory_lock(self._engine, self._key))
         self._held = stack
@@ -127,7 +127,8 @@ class StudyLock:
 
 
 @contextlib.contextmanager
-def _flock(path: Path) -> Iterator[None]:
+def file_lock(path: Path) -> Iterator[None]:
+    """An exclusive lock on a local file between processes (flock: gone with its holder)."""
     fd = os.open(path, os.O_RDONLY | os.O_CREAT, 0o644)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)

@@ -14,6 +14,7 @@ their trials are then retried as those of dead workers.
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import os
 import signal
@@ -312,13 +313,19 @@ def run_study(
     """
     import optuna
 
+    from automl.storage import file_lock, local_file
     from automl.study import budget, fail_stale, open_study, reap_dead_workers, work_left
     from automl.tracking import close_dead_trial_run, finish_study_run, start_study_run
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = open_study(spec, storage)
     total = budget(spec, trials)
-    run = start_study_run(spec, study, tracking_uri, storage) if tracking_uri else None
+    run = None
+    if tracking_uri:
+        mlflow_file = local_file(tracking_uri) if tracking_uri.startswith("sqlite:") else None
+        # Two runs starting at once would both create MLflow's tables in a new SQLite file.
+        with file_lock(mlflow_file) if mlflow_file else contextlib.nullcontext():
+            run = start_study_run(spec, study, tracking_uri, storage)
     deadline = time.time() + spec.timeout if spec.timeout else None
     gpu_ids = gpus if gpus is not None else detect_gpus()
     threads = threads_per_worker(workers)

@@ -143,3 +143,13 @@ def grid_cells(grid: dict[str, list[Any]] | None = None) -> set[tuple[Any, ...]]
     for name, values in grid.items():
         out = [{**c, name: v} for c in out for v in values]
     return {tuple(sorted(c.items())) for c in out}
+
+
+def postgres_url() -> str:
+    """The test PostgreSQL server's URL (.ci/run starts one); skips the test without it."""
+    url = os.environ.get("AUTOML_TEST_POSTGRES_URL")
+    if not url:
+        import pytest
+
+        pytest.skip("AUTOML_TEST_POSTGRES_URL is unset: .ci/run starts PostgreSQL and sets it")
+    return url
