@@ -96,23 +96,30 @@ class StudyLock:
     """Held while a worker counts the study's budget and starts a trial; `release()` early.
 
     A local file (journal, SQLite) is locked with flock; a PostgreSQL study with a
-    transaction-level advisory lock. Both vanish with the process or its connection, so a
-    worker killed while holding one blocks nobody. Other databases have no lock: there two
-    workers may take the last slot together (the budget can be exceeded by at most K - 1).
+    transaction-level advisory lock on a connection of its own. Both vanish with the process
+    or its connection, so a worker killed while holding one blocks nobody. Other databases
+    have no lock: there two workers may take the last slot together (the budget can then be
+    exceeded by at most K - 1 trials for K workers).
     """
 
-    def __init__(self, storage: str, backend: BaseStorage, study_name: str) -> None:
+    def __init__(self, storage: str, study_name: str) -> None:
+        self._storage = storage
         self._file = local_file(storage)
-        self._engine = getattr(backend, "engine", None) if storage.startswith("postgres") else None
         digest = hashlib.sha256(f"automl study {study_name}".encode()).digest()
         self._key = int.from_bytes(digest[:8], "big", signed=True)
+        self._engine: Any = None
         self._held: contextlib.ExitStack | None = None
 
     def __enter__(self) -> StudyLock:
         stack = contextlib.ExitStack()
         if self._file is not None:
             stack.enter_context(file_lock(self._file))
-        elif self._engine is not None:
+        elif self._storage.startswith("postgres"):
+            if self._engine is None:
+                import sqlalchemy
+                from sqlalchemy.pool import NullPool
+
+                self._engine = sqlalchemy.create_engine(self._storage, poolclass=NullPool)
             stack.enter_context(_advisory_lock(self._engine, self._key))
         self._held = stack
         return self

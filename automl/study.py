@@ -23,6 +23,7 @@ from automl.spec import StudySpec
 
 if TYPE_CHECKING:
     import optuna
+    from optuna.storages import BaseStorage
     from optuna.trial import FrozenTrial
 
 SPACE_ATTR = "automl.space"
@@ -102,13 +103,13 @@ def space_fingerprint(spec: StudySpec) -> dict[str, Any]:
     }
 
 
-def open_study(spec: StudySpec, storage: str) -> optuna.Study:
+def open_study(spec: StudySpec, storage: str | BaseStorage) -> optuna.Study:
     """Create the study, or join it if it exists and searches the same space."""
     import optuna
 
     from automl.storage import open_storage
 
-    backend = open_storage(storage)
+    backend = open_storage(storage) if isinstance(storage, str) else storage
     study = optuna.create_study(
         study_name=spec.name,
         storage=backend,

@@ -21,6 +21,7 @@ import signal
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Any
 
@@ -188,7 +189,7 @@ def worker_main(args: WorkerArgs, stop: _WorkerStop) -> int:
     data = load_dataset(spec.dataset, spec.seed or 0)
     tracker = TrialTracker(args.tracking, spec, args.storage) if args.tracking else None
     worker = this_worker(args.gpu)
-    lock = StudyLock(args.storage, backend, spec.name)
+    lock = StudyLock(args.storage, spec.name)
     objective = Objective(
         spec,
         data,
@@ -313,19 +314,22 @@ def run_study(
     """
     import optuna
 
-    from automl.storage import file_lock, local_file
+    from automl.storage import StudyLock, file_lock, open_storage
     from automl.study import budget, fail_stale, open_study, reap_dead_workers, work_left
     from automl.tracking import close_dead_trial_run, finish_study_run, start_study_run
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    study = open_study(spec, storage)
+    backend = open_storage(storage)
+    mlflow_file = _sqlite_file(tracking_uri)
+    # Several `automl run`s starting at once (docker compose --scale) make one study, one
+    # MLflow parent run, and one set of MLflow tables in a new SQLite file.
+    with (
+        StudyLock(storage, spec.name),
+        file_lock(mlflow_file) if mlflow_file else contextlib.nullcontext(),
+    ):
+        study = open_study(spec, backend)
+        run = start_study_run(spec, study, tracking_uri, storage) if tracking_uri else None
     total = budget(spec, trials)
-    run = None
-    if tracking_uri:
-        mlflow_file = local_file(tracking_uri) if tracking_uri.startswith("sqlite:") else None
-        # Two runs starting at once would both create MLflow's tables in a new SQLite file.
-        with file_lock(mlflow_file) if mlflow_file else contextlib.nullcontext():
-            run = start_study_run(spec, study, tracking_uri, storage)
     deadline = time.time() + spec.timeout if spec.timeout else None
     gpu_ids = gpus if gpus is not None else detect_gpus()
     threads = threads_per_worker(workers)
@@ -410,6 +414,16 @@ def run_study(
     if run is not None and not stop.count:
         finish_study_run(run, study)
     return _result(study, total, interrupted=bool(stop.count))
+
+
+def _sqlite_file(tracking_uri: str | None) -> Path | None:
+    """MLflow's SQLite file, where its folder exists (else MLflow reports the URI itself)."""
+    from automl.storage import local_file
+
+    if not tracking_uri or not tracking_uri.startswith("sqlite:///"):
+        return None
+    path = local_file(tracking_uri)
+    return path if path is not None and path.parent.is_dir() else None
 
 
 def _signal(procs: dict[int, Any], signum: int) -> None:

@@ -26,7 +26,7 @@ from automl.study import work_left
 storage, name, budget = sys.argv[1], sys.argv[2], int(sys.argv[3])
 backend = open_storage(storage)
 study = optuna.load_study(study_name=name, storage=backend)
-lock = StudyLock(storage, backend, name)
+lock = StudyLock(storage, name)
 while True:
     with lock:
         if work_left(study.get_trials(deepcopy=False), budget) <= 0:
@@ -37,9 +37,9 @@ while True:
 """
 HOLDER = """
 import sys, time
-from automl.storage import StudyLock, open_storage
+from automl.storage import StudyLock
 storage, name = sys.argv[1], sys.argv[2]
-with StudyLock(storage, open_storage(storage), name):
+with StudyLock(storage, name):
     print("held", flush=True)
     time.sleep(600)
 """
@@ -84,7 +84,7 @@ def test_racing_workers_start_exactly_the_budget(storage, tmp_path):
 
 def test_the_lock_of_a_killed_holder_is_free_at_once(storage, tmp_path):
     name = f"lock-{uuid.uuid4().hex[:8]}"
-    backend = open_storage(storage)
+    open_storage(storage)  # creates the file or tables
     holder = subprocess.Popen(
         [sys.executable, "-c", HOLDER, storage, name],
         env=environment(tmp_path),
@@ -95,7 +95,7 @@ def test_the_lock_of_a_killed_holder_is_free_at_once(storage, tmp_path):
     taken = threading.Event()
 
     def take() -> None:
-        with StudyLock(storage, backend, name):
+        with StudyLock(storage, name):
             taken.set()
 
     waiter = threading.Thread(target=take, daemon=True)
