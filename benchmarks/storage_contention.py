@@ -6,6 +6,7 @@ Two measurements, each with fresh storages in a temporary folder:
   `study.optimize(n_trials=1)`) on a synthetic objective that writes what a real trial writes
   (5 parameters, 4 user attributes, one report per "epoch") but trains nothing, so the
   storage is the bottleneck. Also without the study lock, to see what it is for.
+  SQLite also as plain Optuna opens it (no heartbeat, SQLite's 5 s busy timeout).
 * `automl`: the real `automl run --workers K` on a digits grid.
 
 For each: errors (tracebacks, "database is locked"), trials lost (not finished) or
@@ -29,12 +30,16 @@ import traceback
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from optuna.storages import BaseStorage
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 EPOCHS = 10
-GRID = {"learning_rate": [0.1, 0.03, 0.01, 0.003], "width": [8, 16, 32, 64]}  # 16 cells
+GRID: dict[str, list[float]] = {"learning_rate": [0.1, 0.03, 0.01, 0.003], "width": [8, 16, 32, 64]}
 
 
 @dataclass
@@ -67,19 +72,30 @@ HEADER = (
 )
 
 
+def _open(storage: str) -> BaseStorage:
+    """automl's storage; `plain:` + a URL is Optuna's RDBStorage with its own defaults."""
+    import optuna
+
+    from automl.storage import open_storage
+
+    if storage.startswith("plain:"):
+        return optuna.storages.RDBStorage(storage.removeprefix("plain:"))
+    return open_storage(storage)
+
+
 def _stress_worker(storage: str, name: str, budget: int, use_lock: bool, errors: object) -> None:
     import contextlib
 
     import optuna
 
-    from automl.storage import StudyLock, open_storage
+    from automl.storage import StudyLock
     from automl.study import this_worker, work_left
 
     optuna.logging.set_verbosity(optuna.logging.ERROR)
     try:
-        backend = open_storage(storage)
+        backend = _open(storage)
         study = optuna.load_study(study_name=name, storage=backend)
-        lock = StudyLock(storage, name)
+        lock = StudyLock(storage.removeprefix("plain:"), name)
         me = this_worker()
 
         def objective(trial: optuna.Trial) -> float:
@@ -107,10 +123,8 @@ def _stress_worker(storage: str, name: str, budget: int, use_lock: bool, errors:
 def stress(storage: str, label: str, workers: int, budget: int, use_lock: bool) -> Row:
     import optuna
 
-    from automl.storage import open_storage
-
     name = f"stress-{os.getpid()}-{time.monotonic_ns()}"
-    optuna.create_study(study_name=name, storage=open_storage(storage))
+    optuna.create_study(study_name=name, storage=_open(storage))
     ctx = multiprocessing.get_context("spawn")
     errors = ctx.Queue()
     started = time.perf_counter()
@@ -128,7 +142,7 @@ def stress(storage: str, label: str, workers: int, budget: int, use_lock: bool) 
         messages.append(errors.get())
     for m in messages[:2]:
         print(m, file=sys.stderr)
-    trials = optuna.load_study(study_name=name, storage=open_storage(storage)).get_trials()
+    trials = optuna.load_study(study_name=name, storage=_open(storage)).get_trials()
     return Row(
         test="stress",
         storage=label,
@@ -202,7 +216,10 @@ def main(argv: list[str] | None = None) -> None:
                 "journal": str(folder / f"s{i}.journal"),
             }
             if "stress" in args.which:
-                stress_storages = dict(storages)
+                stress_storages = {
+                    **storages,
+                    "sqlite, Optuna's defaults": f"plain:sqlite:///{folder / f'p{i}.db'}",
+                }
                 if args.postgres:
                     stress_storages["postgresql"] = args.postgres
                 for label, storage in stress_storages.items():
