@@ -237,14 +237,14 @@ def worker_main(args: WorkerArgs, stop: _WorkerStop) -> int:
                 # Optuna has failed the trial (the reason is set above): end its MLflow run
                 # and queue it again for whoever runs the study next.
                 failed = study._storage.get_trial(running[0]._trial_id)
+                requeue(study, failed, died=False)
                 if tracker is not None:
                     tracker(study, failed)
-                requeue(study, failed, died=False)
                 return INTERRUPTED
             except (ValueError, optuna.exceptions.UpdateFinishedTrialError):
                 # Another process failed this trial under us (its heartbeat looked stale) and
-                # has queued it again: this worker's result has nowhere to go; carry on.
-                if not running or not _settled(study, running[0]):
+                # queued it again: this worker's result has nowhere to go; carry on.
+                if not running or not _retried(study, running[0]):
                     raise
         if stop.reason is not None:
             return INTERRUPTED
@@ -255,8 +255,9 @@ def worker_main(args: WorkerArgs, stop: _WorkerStop) -> int:
             return RETIRED
 
 
-def _settled(study: optuna.Study, trial: optuna.Trial) -> bool:
-    return bool(study._storage.get_trial(trial._trial_id).state.is_finished())
+def _retried(study: optuna.Study, trial: optuna.Trial) -> bool:
+    """Whether another process has failed this trial and queued it again."""
+    return any(trial.number in t.system_attrs.get("retry_history", []) for t in study.trials)
 
 
 def _worker_entry(args: WorkerArgs, errors: Any) -> None:
