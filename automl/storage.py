@@ -15,6 +15,7 @@ import contextlib
 import fcntl
 import hashlib
 import os
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -74,13 +75,16 @@ def open_storage(
         raise StorageError(f"storage {storage}: no such SQLite file")
     engine_kwargs = {"connect_args": {"timeout": 60}} if storage.startswith("sqlite") else {}
     try:
-        return RDBStorage(
-            storage,
-            engine_kwargs=engine_kwargs,
-            heartbeat_interval=HEARTBEAT_SECONDS,
-            grace_period=grace_seconds,
-            heartbeat_stale_trial_callback=retry_stale,
-        )
+        with warnings.catch_warnings():
+            # The heartbeat is "experimental" since Optuna 2.9; say so once, here, not per run.
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            return RDBStorage(
+                storage,
+                engine_kwargs=engine_kwargs,
+                heartbeat_interval=HEARTBEAT_SECONDS,
+                grace_period=grace_seconds,
+                heartbeat_stale_trial_callback=retry_stale,
+            )
     except (optuna.exceptions.StorageInternalError, ImportError, ValueError) as exc:
         raise StorageError(f"storage {storage}: cannot open it: {_first_line(exc)}") from None
     except Exception as exc:  # noqa: BLE001 - SQLAlchemy raises many kinds for a bad URL

@@ -307,7 +307,10 @@ def fail_stale(study: optuna.Study) -> list[FrozenTrial]:
         trial = storage.get_trial(trial_id)
         worker = trial.user_attrs.get(WORKER_ATTR)
         where = f"on {worker.get('host')}" if isinstance(worker, dict) else "of another process"
-        why = f"no heartbeat for {GRACE_SECONDS} s: its worker {where} died or lost the database"
+        why = (
+            f"no heartbeat for {GRACE_SECONDS} s: "
+            f"its worker {where} died, stalled or lost the database"
+        )
         if retry(study, trial, why):
             failed.append(trial)
     return failed

@@ -74,8 +74,8 @@ def test_two_machines_share_a_study_and_one_dies_mid_trial(tmp_path):
     assert killed.state.name == "FAIL"
     if other_machine:
         assert killed.user_attrs["fail_reason"] == (
-            f"no heartbeat for {GRACE_SECONDS} s: its worker on machine-a died or lost the "
-            "database; retried with the same parameters"
+            f"no heartbeat for {GRACE_SECONDS} s: its worker on machine-a died, stalled or lost "
+            "the database; retried with the same parameters"
         )
     else:
         assert "died during the trial; retried" in killed.user_attrs["fail_reason"]
