@@ -178,6 +178,8 @@ def test_parameters_that_keep_killing_workers_are_given_up(grid_study):
 
 # ---- automl run with many workers ------------------------------------------------------
 
+GRID4 = {"learning_rate": [0.03, 0.01], "width": [8, 16]}
+
 
 def _check_done(all_trials, budget: int) -> None:
     """The study as a user checks it: the budget met exactly, nothing running or lost."""
@@ -204,7 +206,7 @@ def test_two_local_workers_share_the_default_journal(tmp_path):
 
 @pytest.mark.slow
 def test_a_worker_killed_mid_trial_is_retried_and_every_cell_completes_once(tmp_path):
-    spec = study_file(tmp_path, "kill", epochs=3)
+    spec = study_file(tmp_path, "kill", epochs=3, grid=GRID4)
     storage = str(tmp_path / "s.journal")
     proc = start_run(tmp_path, spec, "--storage", storage, "--workers", "2", "--gpus", "0,1")
     victim = wait_for("a trial in training", lambda: training_trial(storage, "kill"), proc)
@@ -212,13 +214,13 @@ def test_a_worker_killed_mid_trial_is_retried_and_every_cell_completes_once(tmp_
     code, out = finish(proc)
     assert code == 0, out
     all_trials = trials(storage, "kill")
-    _check_done(all_trials, 6)
+    _check_done(all_trials, 4)
     killed = all_trials[victim.number]
     assert killed.state.name == "FAIL"
     assert "died during the trial; retried" in killed.user_attrs["fail_reason"]
     (retry,) = [t for t in all_trials if killed.number in t.system_attrs.get("retry_history", [])]
     assert retry.state.name == "COMPLETE" and retry.params == killed.params
-    assert set(cells(all_trials)) == grid_cells() and max(cells(all_trials).values()) == 1
+    assert set(cells(all_trials)) == grid_cells(GRID4) and max(cells(all_trials).values()) == 1
     # --gpus 0,1: worker i got GPU i mod 2 (on this CPU-only machine TensorFlow ignores it).
     assert {t.user_attrs["worker"]["gpu"] for t in all_trials} == {"0", "1"}
     # The dead trial's MLflow run does not stay RUNNING either.
@@ -273,20 +275,6 @@ def test_stop_signals_mark_the_trial_and_the_next_run_resumes(tmp_path):
             t for t in all_trials if t.system_attrs.get("retry_history", [])[-1:] == [failed.number]
         ]
         assert retry.params == failed.params
-
-
-@pytest.mark.slow
-def test_two_runs_on_one_study_keep_to_its_budget(tmp_path):
-    """Two `automl run` commands with two workers each race for 5 trials: exactly 5 run."""
-    spec = study_file(tmp_path, "race", sampler="random", trials=5)
-    storage = str(tmp_path / "s.journal")
-    runs = [start_run(tmp_path, spec, "--storage", storage, "--workers", "2") for _ in range(2)]
-    for proc in runs:
-        code, out = finish(proc)
-        assert code == 0, out
-    all_trials = trials(storage, "race")
-    assert len(all_trials) == 5
-    _check_done(all_trials, 5)
 
 
 @pytest.mark.slow
