@@ -24,10 +24,10 @@ from urllib.parse import urlsplit, urlunsplit
 import pytest
 import typer
 import yaml
-from processes import REPO, postgres_url, study_file
 
 from automl.cli import app
 from automl.spec import load_spec
+from tests.processes import REPO, postgres_url, study_file
 
 PASSWORD = "s3cret"  # stands in for the value a user writes into .env
 

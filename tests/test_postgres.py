@@ -13,7 +13,9 @@ import uuid
 
 import optuna
 import pytest
-from processes import (
+
+from automl.storage import GRACE_SECONDS, open_storage
+from tests.processes import (
     cells,
     finish,
     live,
@@ -24,8 +26,6 @@ from processes import (
     trials,
     wait_for,
 )
-
-from automl.storage import GRACE_SECONDS, open_storage
 
 pytestmark = pytest.mark.postgres
 

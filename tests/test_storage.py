@@ -11,10 +11,10 @@ from pathlib import Path
 
 import optuna
 import pytest
-from processes import environment, postgres_url
 
 from automl.errors import StorageError
 from automl.storage import StudyLock, local_file, open_storage
+from tests.processes import environment, postgres_url
 
 # Each racer does what a worker does between trials: under the lock, count the budget and
 # start a trial; then "train" a moment and finish it.

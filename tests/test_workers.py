@@ -18,19 +18,6 @@ from pathlib import Path
 import optuna
 import pytest
 from mlflow import MlflowClient
-from processes import (
-    GRID,
-    cells,
-    environment,
-    finish,
-    grid_cells,
-    live,
-    start_run,
-    study_file,
-    training_trial,
-    trials,
-    wait_for,
-)
 
 from automl.spec import load_spec
 from automl.storage import open_storage
@@ -48,6 +35,19 @@ from automl.workers import (
     gpu_for,
     run_study,
     threads_per_worker,
+)
+from tests.processes import (
+    GRID,
+    cells,
+    environment,
+    finish,
+    grid_cells,
+    live,
+    start_run,
+    study_file,
+    training_trial,
+    trials,
+    wait_for,
 )
 
 # ---- GPUs and threads: pure functions -------------------------------------------------
