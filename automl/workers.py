@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import multiprocessing
 import os
+import re
 import signal
 import time
 from collections.abc import Sequence
@@ -105,7 +106,23 @@ def detect_gpus() -> list[str]:
         ).stdout
     except (OSError, subprocess.SubprocessError):
         return []
-    return [str(i) for i, line in enumerate(out.splitlines()) if line.startswith("GPU ")]
+    return gpus_listed(out)
+
+
+def gpus_listed(nvidia_smi_l: str) -> list[str]:
+    """The GPU indices in `nvidia-smi -L` output ("GPU 0: NVIDIA H200 (UUID: GPU-...)");
+    the indented MIG lines under a GPU are not GPUs of their own."""
+    return re.findall(r"^GPU (\d+):", nvidia_smi_l, flags=re.MULTILINE)
+
+
+def check_gpus(asked: Sequence[str], visible: Sequence[str]) -> None:
+    """--gpus names GPUs of this machine: CUDA would hide a wrong index and train on the CPU.
+    (UUIDs, MIG instances' included, are passed on as they are.)"""
+    missing = [g for g in asked if g.isdigit() and visible and g not in visible]
+    if missing:
+        raise AutomlError(
+            f"--gpus: no GPU {', '.join(missing)} on this machine (its GPUs: {', '.join(visible)})"
+        )
 
 
 def threads_per_worker(workers: int) -> int:
@@ -319,6 +336,9 @@ def run_study(
     from automl.study import budget, fail_stale, open_study, reap_dead_workers, work_left
     from automl.tracking import close_dead_trial_run, finish_study_run, start_study_run
 
+    if gpus:
+        check_gpus(gpus, detect_gpus())  # before anything is stored
+    gpu_ids = gpus if gpus is not None else detect_gpus()
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     backend = open_storage(storage)
     mlflow_file = _sqlite_file(tracking_uri)
@@ -332,7 +352,7 @@ def run_study(
         run = start_study_run(spec, study, tracking_uri, storage) if tracking_uri else None
     total = budget(spec, trials)
     deadline = time.time() + spec.timeout if spec.timeout else None
-    gpu_ids = gpus if gpus is not None else detect_gpus()
+
     threads = threads_per_worker(workers)
     ctx = multiprocessing.get_context("spawn")
     errors = ctx.Queue()
