@@ -61,13 +61,17 @@ def environment(folder: Path) -> dict[str, str]:
 
 
 def start_run(
-    folder: Path, spec: Path, *options: str, prefix: Sequence[str] = ()
+    folder: Path,
+    spec: Path,
+    *options: str,
+    prefix: Sequence[str] = (),
+    env: dict[str, str] | None = None,
 ) -> subprocess.Popen[str]:
     """`automl run SPEC OPTIONS` in `folder`, in its own process group (as a shell starts it)."""
     return subprocess.Popen(
         [*prefix, sys.executable, "-m", "automl", "run", str(spec), *options],
         cwd=folder,
-        env=environment(folder),
+        env={**environment(folder), **(env or {})},
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,

@@ -249,7 +249,11 @@ def test_two_local_workers_share_the_default_journal(tmp_path):
 def test_a_worker_killed_mid_trial_is_retried_and_every_cell_completes_once(tmp_path):
     spec = study_file(tmp_path, "kill", epochs=3, grid=GRID4)
     storage = str(tmp_path / "s.journal")
-    proc = start_run(tmp_path, spec, "--storage", storage, "--workers", "2", "--gpus", "0,1")
+    # A machine with GPUs 0 and 1 (TensorFlow for the CPU ignores them).
+    gpus = {"CUDA_VISIBLE_DEVICES": "0,1"}
+    proc = start_run(
+        tmp_path, spec, "--storage", storage, "--workers", "2", "--gpus", "0,1", env=gpus
+    )
     victim = wait_for("a trial in training", lambda: training_trial(storage, "kill"), proc)
     os.kill(victim.user_attrs["worker"]["pid"], signal.SIGKILL)
     code, out = finish(proc)
@@ -262,7 +266,7 @@ def test_a_worker_killed_mid_trial_is_retried_and_every_cell_completes_once(tmp_
     (retry,) = [t for t in all_trials if killed.number in t.system_attrs.get("retry_history", [])]
     assert retry.state.name == "COMPLETE" and retry.params == killed.params
     assert set(cells(all_trials)) == grid_cells(GRID4) and max(cells(all_trials).values()) == 1
-    # --gpus 0,1: worker i got GPU i mod 2 (on this CPU-only machine TensorFlow ignores it).
+    # --gpus 0,1: worker i got GPU i mod 2.
     assert {t.user_attrs["worker"]["gpu"] for t in all_trials} == {"0", "1"}
     # The dead trial's MLflow run does not stay RUNNING either.
     run = MlflowClient(environment(tmp_path)["MLFLOW_TRACKING_URI"]).get_run(
