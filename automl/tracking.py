@@ -319,16 +319,6 @@ class TrialTracker:
             if t.number in before - after:
                 drop_model(self.client, self.run.tracking_uri, t)
 
-    def abandon(self, reason: str) -> None:
-        """Ctrl-C: close the runs of trials that never settled, so none stays RUNNING."""
-        for number, run_id in self._run_ids.items():
-            tags = {"automl.state": "FAIL", "optuna.state": "FAIL", "automl.fail_reason": reason}
-            self.client.log_batch(run_id, tags=_tags(tags))
-            self.client.set_terminated(run_id, status="KILLED")
-            self._outcomes.pop(number, None)
-        self._run_ids.clear()
-        self._trials.clear()
-
     def __call__(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
         from mlflow.entities import Metric
 
@@ -362,6 +352,19 @@ def drop_model(client: MlflowClient, tracking_uri: str, trial: optuna.trial.Froz
         return
     uri = client.get_run(run_id).info.artifact_uri
     get_artifact_repository(uri, tracking_uri=tracking_uri).delete_artifacts(artifacts.MODEL_DIR)
+
+def close_dead_trial_run(run: StudyRun, trial: optuna.trial.FrozenTrial) -> None:
+    """A trial whose worker died left its MLflow run RUNNING: end it FAILED, with the reason."""
+    run_id = trial.user_attrs.get(RUN_ID_ATTR)
+    if not run_id:
+        return
+    client = client_for(run.tracking_uri)
+    tags = {"automl.state": "FAIL", "optuna.state": "FAIL"}
+    reason = trial.user_attrs.get("fail_reason")
+    if reason:
+        tags["automl.fail_reason"] = str(reason)[:5000]
+    client.log_batch(run_id, tags=_tags(tags))
+    client.set_terminated(run_id, status="FAILED")
 
 
 def _finite(value: float) -> bool:

@@ -77,3 +77,15 @@ def test_a_study_refuses_a_changed_search_space(tmp_path: Path) -> None:
     with pytest.raises(StorageError, match=r"params.learning_rate differ\); pick a new name"):
         open_study(changed, storage)
     assert len(optuna.load_study(study_name="s", storage=study._storage).trials) == 1
+
+
+def test_each_worker_stream_draws_other_points() -> None:
+    spec = parse({"name": "s", "sampler": {"name": "random", "seed": 0}, "params": SPACE})
+
+    def first_draws(stream: int) -> list[float]:
+        study = optuna.create_study(sampler=make_sampler(spec, stream))
+        study.optimize(lambda t: suggest(t, spec).learning_rate, n_trials=3)
+        return [t.params["learning_rate"] for t in study.trials]
+
+    assert first_draws(0) == first_draws(0)  # a seeded study repeats itself
+    assert first_draws(1) != first_draws(0) and first_draws(2) != first_draws(1)

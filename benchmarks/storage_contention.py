@@ -1,0 +1,242 @@
+"""SQLite against Optuna's journal file as the storage of 4 local workers (results: STORAGE.md).
+
+Two measurements, each with fresh storages in a temporary folder:
+
+* `stress`: K processes run the worker loop of automl (the study lock, the budget count,
+  `study.optimize(n_trials=1)`) on a synthetic objective that writes what a real trial writes
+  (5 parameters, 4 user attributes, one report per "epoch") but trains nothing, so the
+  storage is the bottleneck. Also without the study lock, to see what it is for.
+  SQLite also as plain Optuna opens it (no heartbeat, SQLite's 5 s busy timeout).
+* `automl`: the real `automl run --workers K` on a digits grid.
+
+For each: errors (tracebacks, "database is locked"), trials lost (not finished) or
+duplicated (over the budget, or a grid cell twice), and the wall time.
+
+    python benchmarks/storage_contention.py                 # both, K = 4
+    python benchmarks/storage_contention.py stress --trials 200 --postgres postgresql://...
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from optuna.storages import BaseStorage
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+EPOCHS = 10
+GRID: dict[str, list[float]] = {"learning_rate": [0.1, 0.03, 0.01, 0.003], "width": [8, 16, 32, 64]}
+
+
+@dataclass
+class Row:
+    test: str
+    storage: str
+    lock: str
+    workers: int
+    budget: int
+    trials: int
+    unfinished: int
+    over_budget: int
+    duplicate_cells: int
+    errors: int
+    locked: int
+    seconds: float
+
+    def markdown(self) -> str:
+        return (
+            f"| {self.test} | {self.storage} | {self.lock} | {self.workers} | {self.budget} | "
+            f"{self.trials} | {self.unfinished} | {self.over_budget} | {self.duplicate_cells} | "
+            f"{self.errors} | {self.locked} | {self.seconds:.1f} |"
+        )
+
+
+HEADER = (
+    "| test | storage | study lock | workers | budget | trials | unfinished | over budget | "
+    "duplicate cells | errors | 'database is locked' | seconds |\n"
+    "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+)
+
+
+def _open(storage: str) -> BaseStorage:
+    """automl's storage; `plain:` + a URL is Optuna's RDBStorage with its own defaults."""
+    import optuna
+
+    from automl.storage import open_storage
+
+    if storage.startswith("plain:"):
+        return optuna.storages.RDBStorage(storage.removeprefix("plain:"))
+    return open_storage(storage)
+
+
+def _stress_worker(storage: str, name: str, budget: int, use_lock: bool, errors: object) -> None:
+    import contextlib
+
+    import optuna
+
+    from automl.storage import StudyLock
+    from automl.study import this_worker, work_left
+
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
+    try:
+        backend = _open(storage)
+        study = optuna.load_study(study_name=name, storage=backend)
+        lock = StudyLock(storage.removeprefix("plain:"), name)
+        me = this_worker()
+
+        def objective(trial: optuna.Trial) -> float:
+            trial.set_user_attr("worker", me)
+            lock.release()
+            for p in GRID:
+                trial.suggest_categorical(p, GRID[p])
+            trial.suggest_float("l2", 1e-6, 1e-2, log=True)
+            for key in ("hyperparameters", "seed", "mlflow_run_id"):
+                trial.set_user_attr(key, key)
+            for epoch in range(1, EPOCHS + 1):
+                time.sleep(0.005)  # a very fast epoch: the storage is what is measured
+                trial.report(epoch / EPOCHS, epoch)
+            return 1.0
+
+        while True:
+            with lock if use_lock else contextlib.nullcontext():
+                if work_left(study.get_trials(deepcopy=False), budget) <= 0:
+                    return
+                study.optimize(objective, n_trials=1)
+    except Exception:  # noqa: BLE001 - counted and shown, as a user would see it
+        errors.put(traceback.format_exc())  # type: ignore[attr-defined]
+
+
+def stress(storage: str, label: str, workers: int, budget: int, use_lock: bool) -> Row:
+    import optuna
+
+    name = f"stress-{os.getpid()}-{time.monotonic_ns()}"
+    optuna.create_study(study_name=name, storage=_open(storage))
+    ctx = multiprocessing.get_context("spawn")
+    errors = ctx.Queue()
+    started = time.perf_counter()
+    procs = [
+        ctx.Process(target=_stress_worker, args=(storage, name, budget, use_lock, errors))
+        for _ in range(workers)
+    ]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join()
+    seconds = time.perf_counter() - started
+    messages = []
+    while not errors.empty():
+        messages.append(errors.get())
+    for m in messages[:2]:
+        print(m, file=sys.stderr)
+    trials = optuna.load_study(study_name=name, storage=_open(storage)).get_trials()
+    return Row(
+        test="stress",
+        storage=label,
+        lock="yes" if use_lock else "no",
+        workers=workers,
+        budget=budget,
+        trials=len(trials),
+        unfinished=sum(1 for t in trials if not t.state.is_finished()),
+        over_budget=max(0, len(trials) - budget),
+        duplicate_cells=0,
+        errors=len(messages),
+        locked=sum("database is locked" in m for m in messages),
+        seconds=seconds,
+    )
+
+
+def automl_run(storage: str, label: str, folder: Path, workers: int, name: str) -> Row:
+    import optuna
+
+    from automl.storage import open_storage
+
+    spec = folder / f"{name}.yaml"
+    params = "\n".join(f"  {k}: {v}" for k, v in GRID.items())
+    spec.write_text(
+        f"name: {name}\ndataset: digits\nepochs: 1\nsampler: grid\npruner: none\nseed: 0\n"
+        f"params:\n{params}\n  depth: 1\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    started = time.perf_counter()
+    out = subprocess.run(
+        [sys.executable, "-m", "automl", "run", str(spec), "--storage", storage,
+         "--workers", str(workers), "--tracking-uri", f"sqlite:///{folder / 'mlflow.db'}"],
+        cwd=folder, env=env, capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    seconds = time.perf_counter() - started
+    log = out.stdout + out.stderr
+    trials = optuna.load_study(study_name=name, storage=open_storage(storage)).get_trials()
+    cells = Counter(tuple(sorted(t.params.items())) for t in trials if t.state.name == "COMPLETE")
+    if out.returncode != 0:
+        print(log[-3000:], file=sys.stderr)
+    return Row(
+        test="automl run",
+        storage=label,
+        lock="yes",
+        workers=workers,
+        budget=16,
+        trials=len(trials),
+        unfinished=sum(1 for t in trials if not t.state.is_finished()),
+        over_budget=max(0, len(trials) - 16),
+        duplicate_cells=sum(n - 1 for n in cells.values()),
+        errors=len(re.findall(r"Traceback|OperationalError", log)) + (out.returncode != 0),
+        locked=log.count("database is locked"),
+        seconds=seconds,
+    )
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("which", nargs="*", default=["stress", "automl"])
+    parser.add_argument("--workers", type=int, default=4)
+    parser.add_argument("--trials", type=int, default=200, help="the stress test's budget")
+    parser.add_argument("--repeat", type=int, default=1)
+    parser.add_argument("--postgres", help="also a PostgreSQL URL (stress test only)")
+    args = parser.parse_args(argv)
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="bench-storage-") as tmp:
+        folder = Path(tmp)
+        for i in range(args.repeat):
+            storages = {
+                "sqlite": f"sqlite:///{folder / f's{i}.db'}",
+                "journal": str(folder / f"s{i}.journal"),
+            }
+            if "stress" in args.which:
+                stress_storages = {
+                    **storages,
+                    "sqlite, Optuna's defaults": f"plain:sqlite:///{folder / f'p{i}.db'}",
+                }
+                if args.postgres:
+                    stress_storages["postgresql"] = args.postgres
+                for label, storage in stress_storages.items():
+                    for use_lock in (True, False):
+                        rows.append(stress(storage, label, args.workers, args.trials, use_lock))
+                        print(rows[-1].markdown(), flush=True)
+            if "automl" in args.which:
+                for label, storage in storages.items():
+                    rows.append(
+                        automl_run(storage, label, folder, args.workers, f"grid-{label}-{i}")
+                    )
+                    print(rows[-1].markdown(), flush=True)
+    print()
+    print(HEADER)
+    for row in rows:
+        print(row.markdown())
+
+
+if __name__ == "__main__":
+    main()
