@@ -50,13 +50,15 @@ def check_requirements(spec: StudySpec) -> None:
 
 def make_sampler(spec: StudySpec, stream: int = 0) -> optuna.samplers.BaseSampler:
     """The file's sampler. Each worker process passes its own `stream`: with one seed for all,
-    every worker (and every fresh one replacing a retired worker) would draw the same points."""
+    every worker (and every fresh one replacing a retired worker) would draw the same points.
+    The grid is the exception: its seed shuffles the cells, and every worker must agree on
+    which cell each grid id is."""
     import optuna
 
     check_requirements(spec)
     options = spec.sampler.options.kwargs()
     seed = options.pop("seed", spec.seed)
-    if seed is not None and stream:
+    if seed is not None and stream and spec.sampler.name != "grid":
         seed = (seed + stream * 1_000_003) % 2**32
     name = spec.sampler.name
     if name == "tpe":

@@ -243,7 +243,10 @@ def worker_main(args: WorkerArgs, stop: _WorkerStop) -> int:
                 return INTERRUPTED
             if args.deadline is not None and time.time() >= args.deadline:
                 return DONE
-            if work_left(study.get_trials(deepcopy=False), args.budget) <= 0:
+            trials = study.get_trials(deepcopy=False)
+            if work_left(trials, args.budget) <= 0:
+                if args.tracking and all(t.state.is_finished() for t in trials):
+                    _finalize(study, args, data)
                 return DONE
             try:
                 study.optimize(
@@ -273,6 +276,15 @@ def worker_main(args: WorkerArgs, stop: _WorkerStop) -> int:
             baseline = rss
         elif rss - baseline > args.rss_growth_limit_mb:
             return RETIRED
+
+
+def _finalize(study: optuna.Study, args: WorkerArgs, data: Any) -> None:
+    """The last worker to finish scores and registers the best model: it has TensorFlow and
+    the data loaded, where the supervisor would need a fresh process (seconds to import)."""
+    from automl.finalize import finalize_study, needs_finalizing
+
+    if needs_finalizing(study):
+        finalize_study(args.spec, args.storage, args.tracking, data=data)
 
 
 def _retried(study: optuna.Study, trial: optuna.Trial) -> bool:

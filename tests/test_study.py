@@ -89,3 +89,10 @@ def test_each_worker_stream_draws_other_points() -> None:
 
     assert first_draws(0) == first_draws(0)  # a seeded study repeats itself
     assert first_draws(1) != first_draws(0) and first_draws(2) != first_draws(1)
+
+
+def test_grid_workers_share_one_cell_order() -> None:
+    spec = parse({"name": "g", "sampler": {"name": "grid", "seed": 0},
+                  "params": {"learning_rate": [0.1, 0.01, 0.001], "beta_1": [0.8, 0.9]}})
+    orders = [make_sampler(spec, stream)._all_grids for stream in (0, 1, 5)]
+    assert orders[0] == orders[1] == orders[2]
