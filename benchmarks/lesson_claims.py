@@ -1229,6 +1229,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 print(f"  {run.study}: {len(run.trials)} trials, {run.seconds:.0f} s", flush=True)
                 runs.append(run)
         duration = time.perf_counter() - started
+    load = os.getloadavg()[1]  # the last 5 minutes: other jobs on the machine slow every run
     shown = " ".join(
         ["python", "benchmarks/lesson_claims.py", *(argv if argv is not None else sys.argv[1:])]
     )
@@ -1243,7 +1244,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             "date": dt.date.today().isoformat(),
             "duration_s": duration,
             "machine": f"{os.cpu_count()} CPU cores ({platform.machine()}), Python "
-            f"{platform.python_version()}, {platform.system()}",
+            f"{platform.python_version()}, {platform.system()}, load average {load:.1f} "
+            "at the end",
             "other_datasets": cached_keras_sets() if args.dataset == "digits" else {},
             "steps_per_trial": steps_per_trial(sets),
         },
