@@ -1244,8 +1244,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             "date": dt.date.today().isoformat(),
             "duration_s": duration,
             "machine": f"{os.cpu_count()} CPU cores ({platform.machine()}), Python "
-            f"{platform.python_version()}, {platform.system()}, load average {load:.1f} "
-            "at the end",
+            f"{platform.python_version()}, {platform.system()}, 5-minute load average {load:.1f} "
+            "at the end (this run included)",
             "other_datasets": cached_keras_sets() if args.dataset == "digits" else {},
             "steps_per_trial": steps_per_trial(sets),
         },
