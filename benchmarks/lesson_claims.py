@@ -58,19 +58,18 @@ class Arm:
 
     claim: int
     key: str
-    label: str
     file: str
 
 
 ARMS = (
-    Arm(1, "linear", "linear scale", "claim1_lr_linear.yaml"),
-    Arm(1, "log", "log scale", "claim1_lr_log.yaml"),
-    Arm(2, "linear", "β2 linear", "claim2_beta2_linear.yaml"),
-    Arm(2, "log1m", "β2 log-uniform in 1 − β", "claim2_beta2_log1m.yaml"),
-    Arm(2, "pairs", "the lesson's β steps", "claim2_beta_pairs.yaml"),
-    Arm(3, "grid", "learning rate × BN grid", "claim3_bn_lr_grid.yaml"),
-    Arm(4, "grid", "full grid", "claim4_full_grid.yaml"),
-    Arm(4, "tpe_hyperband", "TPE + Hyperband", "claim4_tpe_hyperband.yaml"),
+    Arm(1, "linear", "claim1_lr_linear.yaml"),
+    Arm(1, "log", "claim1_lr_log.yaml"),
+    Arm(2, "linear", "claim2_beta2_linear.yaml"),
+    Arm(2, "log1m", "claim2_beta2_log1m.yaml"),
+    Arm(2, "pairs", "claim2_beta_pairs.yaml"),
+    Arm(3, "grid", "claim3_bn_lr_grid.yaml"),
+    Arm(4, "grid", "claim4_full_grid.yaml"),
+    Arm(4, "tpe_hyperband", "claim4_tpe_hyperband.yaml"),
 )
 
 
@@ -135,10 +134,13 @@ def load_trials(storage: Path, study: str) -> list[FrozenTrial]:
     import optuna
 
     from automl.storage import open_storage
+    from automl.study import superseded
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     loaded = optuna.load_study(study_name=study, storage=open_storage(str(storage)))
-    return loaded.get_trials(deepcopy=False)
+    trials = loaded.get_trials(deepcopy=False)
+    replaced = superseded(trials)  # a dead worker's trial, run again: count the retry only
+    return [t for t in trials if t.number not in replaced]
 
 
 def to_record(t: FrozenTrial) -> dict[str, Any]:
@@ -1214,6 +1216,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         ]
     with tempfile.TemporaryDirectory(prefix="lesson-") as tmp:
         folder = args.keep or Path(tmp)
+        if (folder / "lesson.journal").exists():
+            print(f"error: {folder} holds an earlier run's lesson.journal; --keep an empty folder")
+            return 2
         folder.mkdir(parents=True, exist_ok=True)
         problem = dataset_problem(args.dataset, sets, folder)
         if problem is not None:
