@@ -129,6 +129,15 @@ def test_step_effects_average_each_beta_step_over_the_other_beta() -> None:
     assert effects == pytest.approx({0.9: 0.01, 0.999: 0.10})
     # beta_2 adds the same 0.01 above 0.99 whatever beta_1 is: neither step moves it.
     assert lc.step_effects(trials(*made), "beta_2", "beta_1") == pytest.approx({0.9: 0, 0.999: 0})
+    # With beta_1 near 1, beta_2's negligible step (0.9 -> 0.9005) moves nothing: no noise.
+    assert lc.noise_near_one(trials(*made), "beta_1", "beta_2") == pytest.approx(0.0)
+
+
+def test_the_step_near_one_must_beat_the_step_near_09_and_the_noise_near_one() -> None:
+    assert lc.pairs_verdict(0.01, 0.03, 0.01) == "agrees"
+    assert lc.pairs_verdict(0.01, 0.03, 0.028) == "no difference"
+    assert lc.pairs_verdict(0.03, 0.01, 0.0) == "disagrees"
+    assert lc.pairs_verdict(None, 0.03, 0.0) == "not measured"
 
 
 def test_anytime_counts_every_trials_epochs_and_the_best_complete_value() -> None:
@@ -260,7 +269,10 @@ def test_the_page_states_verdicts_computed_from_the_numbers(tmp_path: Path) -> N
     verdicts = {c.claim: c.verdict for c in claims}
     assert verdicts[1].startswith("agrees:")
     assert "best value agrees (log − linear +0.0300)" in verdicts[1]
-    assert "best value agrees" in verdicts[2] and "β1 agrees, β2 agrees" in verdicts[2]
+    assert (
+        "best value agrees" in verdicts[2]
+        and "β1 agrees (2 of 2 seeds), β2 agrees (2 of 2 seeds)" in verdicts[2]
+    )
     assert verdicts[3] == (
         "higher learning rates: agrees (2 of 2 seeds); faster convergence: agrees (2 of 2 seeds)"
     )
@@ -277,7 +289,7 @@ def test_the_verdicts_turn_when_the_numbers_do(tmp_path: Path) -> None:
     _, claims = _render(tmp_path, gain=-0.03)
     verdicts = {c.claim: c.verdict for c in claims}
     assert verdicts[1].startswith("partly disagrees:")
-    assert "best value disagrees" in verdicts[2] and "β1 disagrees" in verdicts[2]
+    assert "best value disagrees" in verdicts[2] and "β1 disagrees (2 of 2 seeds)" in verdicts[2]
     assert verdicts[4].startswith("partly disagrees:")
     _, claims = _render(tmp_path, gain=0.001)
     assert {c.claim: c.verdict for c in claims}[1].startswith(
