@@ -49,7 +49,15 @@ TIE = 0.005
 # The lesson's decades of learning rate, and its example steps of β.
 DECADES = (1e-4, 1e-3, 1e-2, 1e-1)
 BETA_STEPS = ((0.9, 0.9005), (0.999, 0.9995))
-OTHER_DATASETS = {"fashion_mnist": "fashion-mnist", "cifar100": "cifar-100-python"}
+# Where Keras keeps the lesson's other data sets (any one of these paths means present).
+OTHER_DATASETS = {
+    "fashion_mnist": ("fashion-mnist/train-images-idx3-ubyte.gz",),
+    "cifar100": (
+        "cifar-100-python/train",
+        "cifar-100-python.tar.gz",
+        "cifar-100-python-target/cifar-100-python/train",
+    ),
+}
 
 
 @dataclass(frozen=True)
@@ -224,8 +232,8 @@ def cached_keras_sets() -> dict[str, bool]:
     """Which of the lesson's other data sets lie in the Keras cache of this machine."""
     base = Path(os.environ.get("KERAS_HOME", Path.home() / ".keras")) / "datasets"
     return {
-        name: any(p.name.startswith(folder) for p in base.glob("*")) if base.is_dir() else False
-        for name, folder in OTHER_DATASETS.items()
+        name: any((base / path).is_file() for path in paths)
+        for name, paths in OTHER_DATASETS.items()
     }
 
 

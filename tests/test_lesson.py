@@ -172,6 +172,16 @@ def test_a_trial_read_back_from_results_json_gives_the_report_the_same_bn_verdic
     assert b.with_bn.max_tolerated_lr == 0.3 and b.higher_lr == "agrees"
 
 
+def test_a_data_set_counts_as_present_only_with_its_files(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path))
+    (tmp_path / "datasets" / "fashion-mnist").mkdir(parents=True)  # a failed download leaves this
+    assert lc.cached_keras_sets() == {"fashion_mnist": False, "cifar100": False}
+    (tmp_path / "datasets" / "cifar-100-python.tar.gz").write_bytes(b"x")
+    assert lc.cached_keras_sets() == {"fashion_mnist": False, "cifar100": True}
+
+
 # ---------------------------------------------------------------------------- the page
 
 
