@@ -1,0 +1,348 @@
+"""The lesson's studies and the script that measures its claims (benchmarks/lesson_claims.py).
+
+The studies are checked as a user would run them; the script's analysis is checked on trial
+lists written here, whose right answers are known; one slow test runs the script for real and
+compares its claim-3 verdict with what `automl report` prints for the same study.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from automl.cli import app
+from automl.report import batch_norm_analysis
+from automl.spec import Range, load_spec
+from benchmarks import lesson_claims as lc
+
+ROOT = Path(__file__).resolve().parent.parent
+LESSON = sorted((ROOT / "studies" / "lesson").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("path", LESSON, ids=[p.name for p in LESSON])
+def test_every_lesson_study_validates_as_the_script_runs_it(path: Path) -> None:
+    runner = CliRunner()
+    plain = runner.invoke(app, ["validate", str(path)])
+    assert plain.exit_code == 0, plain.output
+    assert plain.output.startswith("ok: study lesson-")
+    seeded = runner.invoke(app, ["validate", str(path), "--set", "name=x-s7", "--set", "seed=7"])
+    assert seeded.exit_code == 0, seeded.output
+    assert "ok: study x-s7 on digits" in seeded.output
+
+
+def test_the_script_runs_every_lesson_study_and_nothing_else() -> None:
+    assert sorted(a.file for a in lc.ARMS) == [p.name for p in LESSON]
+
+
+def _without(spec: Any, *names: str) -> dict[str, Any]:
+    d = dataclasses.asdict(spec)
+    d.pop("name")
+    d["params"] = [p for p in d["params"] if p["name"] not in names]
+    return d
+
+
+@pytest.mark.parametrize(
+    ("linear", "log", "name", "scale"),
+    [
+        ("claim1_lr_linear.yaml", "claim1_lr_log.yaml", "learning_rate", "log"),
+        ("claim2_beta2_linear.yaml", "claim2_beta2_log1m.yaml", "beta_2", "log1m"),
+    ],
+)
+def test_the_two_arms_of_a_scale_comparison_differ_only_in_the_scale(
+    linear: str, log: str, name: str, scale: str
+) -> None:
+    a, b = (load_spec(ROOT / "studies" / "lesson" / f) for f in (linear, log))
+    assert _without(a, name) == _without(b, name)
+    (pa,) = [p for p in a.params if p.name == name]
+    (pb,) = [p for p in b.params if p.name == name]
+    assert isinstance(pa.domain, Range) and isinstance(pb.domain, Range)
+    assert (pa.domain.low, pa.domain.high) == (pb.domain.low, pb.domain.high)
+    assert (pa.domain.scale, pb.domain.scale) == ("linear", scale)
+
+
+def test_tpe_hyperband_gets_no_more_trials_than_the_grid_has_cells() -> None:
+    from automl.space import grid_size
+    from automl.study import budget
+
+    grid = load_spec(ROOT / "studies" / "lesson" / "claim4_full_grid.yaml")
+    smart = load_spec(ROOT / "studies" / "lesson" / "claim4_tpe_hyperband.yaml")
+    assert grid_size(grid) == 36
+    assert budget(smart) <= budget(grid) == 36
+    assert (smart.epochs, smart.dataset, smart.metric) == (grid.epochs, grid.dataset, grid.metric)
+    assert smart.pruner.name == "hyperband" and grid.pruner.name == "none"
+
+
+# ---------------------------------------------------------------------------- pure analysis
+
+
+def record(
+    number: int, curve: list[float], state: str = "COMPLETE", reason: str | None = None, **hp: Any
+) -> dict[str, Any]:
+    """A trial as results.json stores it, as automl's objective leaves it in the storage."""
+    attrs: dict[str, Any] = {"hyperparameters": hp, "epochs": len(curve)}
+    if reason is not None:
+        attrs["fail_reason"] = reason
+    return {
+        "number": number,
+        "state": state,
+        "value": curve[-1] if state == "COMPLETE" else None,
+        "intermediate_values": {str(i + 1): v for i, v in enumerate(curve)},
+        "user_attrs": attrs,
+        "duration_s": 1.0,
+    }
+
+
+def trials(*records: dict[str, Any]) -> list[Any]:
+    return [lc.from_record(r) for r in records]
+
+
+def test_decade_shares_count_each_decade_and_close_the_last() -> None:
+    assert lc.decade_shares([1e-4, 5e-4, 2e-3, 0.05, 0.1]) == [0.4, 0.2, 0.4]
+    assert lc.decade_shares([]) == [0.0, 0.0, 0.0]
+    assert lc.horizon(0.999) == pytest.approx(1000)
+    assert lc.horizon(0.9005) / lc.horizon(0.9) == pytest.approx(1.005, rel=1e-3)
+
+
+def test_compare_pairs_seeds_and_calls_gains_within_the_tie_no_difference() -> None:
+    better = lc.compare([0.98, 0.97, 0.96], [0.95, 0.96, 0.90])
+    assert (better.wins, better.ties, better.losses, better.verdict) == (3, 0, 0, "agrees")
+    worse = lc.compare([0.90, 0.91, 0.963], [0.95, 0.96, 0.96])
+    assert (worse.wins, worse.ties, worse.losses, worse.verdict) == (0, 1, 2, "disagrees")
+    same = lc.compare([0.951, 0.949, None], [0.950, 0.950, 0.99])
+    assert (same.ties, same.verdict) == (2, "no difference")
+
+
+def test_step_effects_average_each_beta_step_over_the_other_beta() -> None:
+    values = {0.9: 0.95, 0.9005: 0.94, 0.999: 0.90, 0.9995: 0.80}
+    made = [
+        record(i, [values[b1] + (0.01 if b2 > 0.99 else 0.0)], beta_1=b1, beta_2=b2)
+        for i, (b1, b2) in enumerate((b1, b2) for b1 in values for b2 in values)
+    ]
+    effects = lc.step_effects(trials(*made), "beta_1", "beta_2")
+    assert effects == pytest.approx({0.9: 0.01, 0.999: 0.10})
+    # beta_2 adds the same 0.01 above 0.99 whatever beta_1 is: neither step moves it.
+    assert lc.step_effects(trials(*made), "beta_2", "beta_1") == pytest.approx({0.9: 0, 0.999: 0})
+    # With beta_1 near 1, beta_2's negligible step (0.9 -> 0.9005) moves nothing: no noise.
+    assert lc.noise_near_one(trials(*made), "beta_1", "beta_2") == pytest.approx(0.0)
+
+
+def test_the_step_near_one_must_beat_the_step_near_09_and_the_noise_near_one() -> None:
+    assert lc.pairs_verdict(0.01, 0.03, 0.01) == "agrees"
+    assert lc.pairs_verdict(0.01, 0.03, 0.028) == "no difference"
+    assert lc.pairs_verdict(0.03, 0.01, 0.0) == "disagrees"
+    assert lc.pairs_verdict(None, 0.03, 0.0) == "not measured"
+
+
+def test_anytime_counts_every_trials_epochs_and_the_best_complete_value() -> None:
+    made = trials(
+        record(0, [0.5, 0.6]),
+        record(1, [0.3], state="PRUNED"),
+        record(2, [0.7, 0.9, 0.95]),
+        record(3, [0.2], state="FAIL", reason="diverged: loss became nan at epoch 2"),
+    )
+    assert lc.anytime(made) == [(2, 0.6), (3, 0.6), (6, 0.95), (7, 0.95)]
+    assert lc.epochs_to_reach(made, 0.9) == 6
+    assert lc.epochs_to_reach(made, 0.99) is None
+    assert lc.best_value(made) == 0.95
+
+
+def test_a_trial_read_back_from_results_json_gives_the_report_the_same_bn_verdict() -> None:
+    import optuna
+
+    from tests.made_studies import add
+
+    study = optuna.create_study(direction="maximize")
+    add(study, [0.6, 0.9, 0.97], lr=0.01, bn=True)
+    add(study, [0.3, 0.6, 0.95], lr=0.01, bn=False)
+    add(study, [0.5, 0.85, 0.93], lr=0.3, bn=True)
+    add(study, [0.1], lr=0.3, bn=False, state="FAIL", reason="diverged: loss became nan")
+    original = study.get_trials()
+    again = [lc.from_record(lc.to_record(t)) for t in original]
+    a = batch_norm_analysis(original, "maximize", metric="val_accuracy")
+    b = batch_norm_analysis(again, "maximize", metric="val_accuracy")
+    assert a is not None and b is not None
+    assert a == b
+    assert b.with_bn.max_tolerated_lr == 0.3 and b.higher_lr == "agrees"
+
+
+def test_a_data_set_counts_as_present_only_with_its_files(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path))
+    (tmp_path / "datasets" / "fashion-mnist").mkdir(parents=True)  # a failed download leaves this
+    assert lc.cached_keras_sets() == {"fashion_mnist": False, "cifar100": False}
+    (tmp_path / "datasets" / "cifar-100-python.tar.gz").write_bytes(b"x")
+    assert lc.cached_keras_sets() == {"fashion_mnist": False, "cifar100": True}
+
+
+# ---------------------------------------------------------------------------- the page
+
+
+def _runs(gain: float) -> list[dict[str, Any]]:
+    """Two seeds of every arm; the lesson's choice is better by `gain` where a claim has one."""
+    out = []
+
+    def run(claim: int, arm: str, seed: int, recs: list[dict[str, Any]]) -> None:
+        out.append(
+            {
+                "claim": claim,
+                "arm": arm,
+                "seed": seed,
+                "study": f"c{claim}-{arm}-s{seed}",
+                "command": ["automl", "run"],
+                "seconds": 10.0,
+                "trials": recs,
+            }
+        )
+
+    for seed in (0, 1):
+        base = 0.9 + 0.01 * seed
+        run(1, "linear", seed, [record(i, [base], learning_rate=0.02 + 0.02 * i) for i in range(4)])
+        run(
+            1,
+            "log",
+            seed,
+            [record(i, [base + gain], learning_rate=10.0 ** (-4 + i)) for i in range(4)],
+        )
+        run(2, "linear", seed, [record(i, [base], beta_2=0.9 + 0.02 * i) for i in range(4)])
+        run(
+            2,
+            "log1m",
+            seed,
+            [record(i, [base + gain], beta_2=1 - 10.0 ** (-1 - i)) for i in range(4)],
+        )
+        # The step near 1 moves the result when gain > 0, the step near 0.9 when gain < 0.
+        steps = {0.9: 0.0, 0.9005: max(0.0, -gain), 0.999: 0.0, 0.9995: max(0.0, gain)}
+        run(
+            2,
+            "pairs",
+            seed,
+            [
+                record(i, [base + steps[b1] + steps[b2]], beta_1=b1, beta_2=b2)
+                for i, (b1, b2) in enumerate((x, y) for x in steps for y in steps)
+            ],
+        )
+        run(
+            3,
+            "grid",
+            seed,
+            [
+                record(0, [0.5, 0.93, 0.97], learning_rate=0.01, batch_norm=True),
+                record(1, [0.3, 0.6, 0.95], learning_rate=0.01, batch_norm=False),
+                record(2, [0.6, 0.9, 0.95], learning_rate=1.0, batch_norm=True),
+                record(3, [0.1, 0.1, 0.1], learning_rate=1.0, batch_norm=False),
+            ],
+        )
+        grid = [
+            record(i, [0.5, base], learning_rate=lr, beta_1=0.9, beta_2=0.999)
+            for i, lr in enumerate((1e-3, 1e-2) * 4)
+        ]
+        run(4, "grid", seed, grid)
+        smart = [record(0, [0.5, base + gain], learning_rate=0.01, beta_1=0.9, beta_2=0.999)]
+        smart += [
+            record(i, [0.4], state="PRUNED", learning_rate=1e-4, beta_1=0.9, beta_2=0.999)
+            for i in range(1, 8)
+        ]
+        run(4, "tpe_hyperband", seed, smart)
+    return out
+
+
+def _render(tmp_path: Path, gain: float) -> tuple[str, list[Any]]:
+    results = {
+        "settings": {
+            "command": "python benchmarks/lesson_claims.py",
+            "dataset": "digits",
+            "seeds": [0, 1],
+            "sets": [],
+            "date": "2026-11-27",
+            "duration_s": 60.0,
+            "machine": "test",
+            "other_datasets": {"fashion_mnist": False, "cifar100": True},
+            "steps_per_trial": 138,
+        },
+        "runs": _runs(gain),
+    }
+    page = tmp_path / "lesson-findings.md"
+    claims = lc.render(results, page, tmp_path / "lesson")
+    return page.read_text(encoding="utf-8"), claims
+
+
+def test_the_page_states_verdicts_computed_from_the_numbers(tmp_path: Path) -> None:
+    text, claims = _render(tmp_path, gain=0.03)
+    verdicts = {c.claim: c.verdict for c in claims}
+    assert verdicts[1].startswith("agrees:")
+    assert "best value agrees (log − linear +0.0300)" in verdicts[1]
+    assert (
+        "best value agrees" in verdicts[2]
+        and "β1 agrees (2 of 2 seeds), β2 agrees (2 of 2 seeds)" in verdicts[2]
+    )
+    assert verdicts[3] == (
+        "higher learning rates: agrees (2 of 2 seeds); faster convergence: agrees (2 of 2 seeds)"
+    )
+    assert verdicts[4].startswith("agrees: TPE + Hyperband trained 0.562 of the grid's epochs")
+    for c in claims:
+        assert f"| {c.claim}. {c.title} | {c.verdict} |" in text
+        for plot in c.plots:
+            assert (tmp_path / "lesson" / plot).stat().st_size > 10_000
+            assert f"](lesson/{plot})" in text
+    assert "Not measured here: fashion_mnist (" in text
+
+
+def test_the_verdicts_turn_when_the_numbers_do(tmp_path: Path) -> None:
+    _, claims = _render(tmp_path, gain=-0.03)
+    verdicts = {c.claim: c.verdict for c in claims}
+    assert verdicts[1].startswith("partly disagrees:")
+    assert "best value disagrees" in verdicts[2] and "β1 disagrees (2 of 2 seeds)" in verdicts[2]
+    assert verdicts[4].startswith("partly disagrees:")
+    _, claims = _render(tmp_path, gain=0.001)
+    assert {c.claim: c.verdict for c in claims}[1].startswith(
+        "agrees on coverage, no difference in the result:"
+    )
+
+
+def test_the_page_quotes_the_report_summary_of_each_seed(tmp_path: Path) -> None:
+    text, _ = _render(tmp_path, gain=0.03)
+    grid = trials(*_runs(0.03)[5]["trials"])
+    findings = batch_norm_analysis(grid, "maximize", metric="val_accuracy")
+    assert findings is not None
+    assert f"- seed 0: {findings.summary}" in text
+
+
+# ---------------------------------------------------------------------------- for real
+
+
+@pytest.mark.slow
+def test_the_script_and_automl_report_agree_on_a_real_bn_study(tmp_path: Path) -> None:
+    """Claim 3, one seed, two learning rates and two epochs: about 30 s on 2 cores."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    keep, out = tmp_path / "keep", tmp_path / "docs"
+    script = [sys.executable, str(ROOT / "benchmarks" / "lesson_claims.py")]
+    args = ["--claims", "3", "--seeds", "0", "--set", "epochs=2"]
+    args += ["--set", "params.learning_rate=1e-3..1:log:num=2", "--out", str(out)]
+    done = subprocess.run(
+        [*script, *args, "--keep", str(keep)], env=env, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "claim 3: higher learning rates:" in done.stdout
+    page = (out / "lesson-findings.md").read_text(encoding="utf-8")
+    report = subprocess.run(
+        [sys.executable, "-m", "automl", "report", "lesson-bn-lr-grid-s0"]
+        + ["--storage", str(keep / "lesson.journal"), "--out", str(tmp_path / "report")]
+        + ["--tracking-uri", f"sqlite:///{keep / 'mlflow.db'}"],
+        env=env,
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+    )
+    assert report.returncode == 0, report.stderr
+    (summary,) = [line for line in report.stdout.splitlines() if line.startswith("This study ")]
+    assert f"- seed 0: {summary}" in page
+    assert (out / "lesson" / "claim3-learning-rates.png").is_file()
+    assert "lesson-bn-lr-grid-s0" in (out / "lesson" / "results.json").read_text()
