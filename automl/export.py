@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import datetime
 import json
-import os
 import shutil
 import tempfile
 from dataclasses import asdict, dataclass
@@ -89,8 +88,10 @@ def export_best(
     study = load_study(storage_url, name)
     best = best_trial(study)
     spec = stored_spec(study, best)
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    from automl.backend import load_keras
     from automl.data import load_dataset
+
+    load_keras()
 
     data = load_dataset(spec.dataset, spec.seed or 0)
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -46,6 +46,7 @@ def finalize_study(
     from automl.storage import open_storage
     from automl.tracking import client_for
 
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # one small file
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.load_study(study_name=spec.name, storage=open_storage(storage, must_exist=True))
     best = study.best_trial
@@ -175,9 +176,9 @@ def _log_scores(client: MlflowClient, run_ids: list[str], scores: dict[str, floa
 
 
 def _entry(spec: StudySpec, storage: str, study_run: StudyRun) -> None:
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    os.environ.setdefault("ABSL_MIN_LOG_LEVEL", "2")
-    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    from automl.backend import load_keras
+
+    load_keras()
     try:
         finalize_study(spec, storage, study_run)
     except AutomlError as exc:

@@ -454,8 +454,9 @@ def to_download(name: str) -> str:
 
 def download(name: str) -> None:
     """Have Keras download a data set into its cache; offline, say what to put where."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    import keras
+    from automl.backend import load_keras
+
+    keras = load_keras()
 
     loaders = {
         "mnist": keras.datasets.mnist.load_data,

@@ -164,8 +164,10 @@ def _follow_supervisor(supervisor: int) -> None:
 
 def _configure_process(args: WorkerArgs) -> None:
     """Before TensorFlow loads: quiet logs, this worker's GPU, its share of the cores."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     os.environ.update(gpu_environment(args.gpu))
+    from automl.backend import load_keras
+
+    load_keras()
     import tensorflow as tf
 
     tf.config.threading.set_intra_op_parallelism_threads(args.threads)
