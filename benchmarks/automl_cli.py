@@ -39,6 +39,16 @@ class AutomlRun:
         return [t for t in self.trials if t.state.name == "COMPLETE"]
 
 
+def start_time(trial: FrozenTrial) -> float:
+    assert trial.datetime_start is not None, f"trial {trial.number} never started"
+    return trial.datetime_start.timestamp()
+
+
+def end_time(trial: FrozenTrial) -> float:
+    """When the trial finished (a trial still running counts as finishing now)."""
+    return trial.datetime_complete.timestamp() if trial.datetime_complete else time.time()
+
+
 def storage_path(folder: Path) -> Path:
     return folder / "automl.journal"
 

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks import workload
-from benchmarks.automl_cli import AutomlRun, enqueue, run_automl
+from benchmarks.automl_cli import AutomlRun, end_time, enqueue, run_automl, start_time
 
 
 def automl_run(
@@ -37,9 +37,9 @@ def automl_run(
 
 def trial_timing(run: AutomlRun) -> dict[str, float]:
     """From the storage: the span of all trials, per trial, and the gaps between trials."""
-    trials = sorted(run.trials, key=lambda t: t.datetime_start)
-    starts = [t.datetime_start.timestamp() for t in trials]
-    ends = [t.datetime_complete.timestamp() for t in trials]
+    trials = sorted(run.trials, key=start_time)
+    starts = [start_time(t) for t in trials]
+    ends = [end_time(t) for t in trials]
     span = ends[-1] - starts[0]
     gaps = [s - e for s, e in zip(starts[1:], ends[:-1], strict=True)]
     return {

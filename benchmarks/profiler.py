@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import shutil
 import sys
-from collections import Counter
+from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -45,8 +45,8 @@ BUCKETS: tuple[tuple[str, tuple[str, ...]], ...] = (
 @dataclass
 class Profile:
     run: AutomlRun
-    seconds: Counter[str]  # bucket -> seconds of worker main-thread samples
-    paths: dict[str, Counter[str]]  # bucket -> the few frames below its marker -> seconds
+    seconds: dict[str, float]  # bucket -> seconds of worker main-thread samples
+    paths: dict[str, dict[str, float]]  # bucket -> the few frames below its marker -> seconds
 
 
 # Wrappers that add a frame without telling anything.
@@ -72,17 +72,19 @@ def bucket_of(names: list[str]) -> tuple[str, int]:
     return "other", 0
 
 
-def parse(raw: Path) -> tuple[Counter[str], dict[str, Counter[str]]]:
+def parse(raw: Path) -> tuple[dict[str, float], dict[str, dict[str, float]]]:
     """Worker main-thread seconds per bucket, and per path below each bucket's marker."""
-    seconds: Counter[str] = Counter()
-    paths: dict[str, Counter[str]] = {}
+    seconds: dict[str, float] = defaultdict(float)
+    paths: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
     for line in raw.read_text(encoding="utf-8", errors="replace").splitlines():
         stack, _, count = line.rpartition(" ")
         frames = stack.split(";")
-        if len(frames) < 3 or "spawn_main" not in frames[1]:
+        # py-spy names the process tree down to the sampled one, then the thread.
+        own = [f for f in frames if f.startswith("process ")][-1:]
+        if not own or "spawn_main" not in own[0]:
             continue  # the supervisor, or multiprocessing's helpers
         threads = [f for f in frames if f.startswith("thread (")]
-        worker_pid = frames[1].split(":", 1)[0].removeprefix("process ").strip()
+        worker_pid = own[0].split(":", 1)[0].removeprefix("process ").strip()
         names = [_function(f) for f in frames[frames.index(threads[0]) + 1 :]] if threads else []
         main = threads and threads[0].startswith(f"thread ({worker_pid})")
         if not main or names[:1] == ["Thread._bootstrap"]:
@@ -91,16 +93,32 @@ def parse(raw: Path) -> tuple[Counter[str], dict[str, Counter[str]]]:
         bucket, at = bucket_of(names)
         seconds[bucket] += n
         below = [name for name in names[at:] if name not in WRAPPERS][:4]
-        paths.setdefault(bucket, Counter())[" > ".join(below)] += n
-    return seconds, paths
+        paths[bucket][" > ".join(below)] += n
+    return dict(seconds), {bucket: dict(p) for bucket, p in paths.items()}
+
+
+def largest(values: dict[str, float], n: int | None = None) -> list[tuple[str, float]]:
+    return sorted(values.items(), key=lambda kv: -kv[1])[:n]
 
 
 def profile_automl(spec: dict[str, Any], folder: Path) -> Profile:
     """Run `automl run` under py-spy (raw samples in folder/py-spy.txt) and sort its time."""
     pyspy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
     raw = folder / "py-spy.txt"
-    prefix = (pyspy, "record", "--subprocesses", "--idle", "--threads", "--format", "raw")
-    prefix += ("--rate", str(RATE), "--output", str(raw), "--")
+    prefix = (
+        pyspy,
+        "record",
+        "--subprocesses",
+        "--idle",
+        "--threads",
+        "--format",
+        "raw",
+        "--rate",
+        str(RATE),
+        "--output",
+        str(raw),
+        "--",
+    )
     run = run_automl(spec, folder, prefix=prefix)
     seconds, paths = parse(raw)
     return Profile(run, seconds, paths)
@@ -113,13 +131,13 @@ def table(profile: Profile, trials: int) -> str:
         "| where (worker main thread) | s in all | s per trial | share |",
         "| --- | --- | --- | --- |",
     ]
-    for bucket, s in profile.seconds.most_common():
+    for bucket, s in largest(profile.seconds):
         lines.append(f"| {bucket} | {s:.2f} | {s / trials:.3f} | {s / total:.1%} |")
     lines.append(f"| total | {total:.2f} | {total / trials:.3f} | 100% |")
     lines += ["", "Where the largest buckets other than fit go (seconds in all):", ""]
-    for bucket, _ in profile.seconds.most_common(7):
+    for bucket, _ in largest(profile.seconds, 7):
         if bucket == "fit":
             continue
-        for path, s in profile.paths[bucket].most_common(3):
+        for path, s in largest(profile.paths[bucket], 3):
             lines.append(f"- {bucket}: {path}: {s:.2f}")
     return "\n".join(lines)
