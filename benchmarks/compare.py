@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -280,7 +281,8 @@ RUNNERS: dict[str, Callable[[int, Data, int, int], dict[str, Any]]] = {
 def run_one(arm: str, seed: int, trials: int, epochs: int, out: Path) -> None:
     """Run one arm in this (fresh) process and write its record."""
     record = RUNNERS[arm](seed, workload.load(seed), trials, epochs)
-    record.update(arm=arm, seed=seed, max_trials=trials, max_epochs=epochs)
+    # The load average over the last minute: how busy the machine was as this arm finished.
+    record.update(arm=arm, seed=seed, max_trials=trials, max_epochs=epochs, load=os.getloadavg()[0])
     out.write_text(json.dumps(record, indent=1), encoding="utf-8")
 
 
@@ -308,8 +310,8 @@ def table(folder: Path) -> str:
     ref_spe = median([r["seconds"] / r["epochs"] for r in ref]) if ref else float("nan")
     lines = [
         "| arm | seeds | wall s | × KT Hyperband | s / epoch | × KT | epochs | trials "
-        "| best val acc | test acc |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        "| best val acc | test acc | load |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for arm in sorted(by_arm, key=lambda a: ARMS.index(a) if a in ARMS else len(ARMS)):
         rs = by_arm[arm]
@@ -320,9 +322,17 @@ def table(folder: Path) -> str:
             f"| {spe:.3f} | {spe / ref_spe:.2f} | {median([r['epochs'] for r in rs]):.0f} "
             f"| {median([r['trials'] for r in rs]):.0f} "
             f"| {median([r['best_val'] for r in rs]):.4f} "
-            f"| {median([r['test_acc'] for r in rs]):.4f} |"
+            f"| {median([r['test_acc'] for r in rs]):.4f} "
+            f"| {median([r.get('load', float('nan')) for r in rs]):.1f} |"
         )
-    lines += ["", _grid_match(by_arm)]
+    lines += [
+        "",
+        "Medians over the seeds; load: the 1-minute load average as the arm ended "
+        f"({os.cpu_count()} cores). KerasTuner scores a trial by its best epoch, the others "
+        "by the last.",
+        "",
+        _grid_match(by_arm),
+    ]
     retrained = [r for r in by_arm.get("automl", []) if "retrained_val" in r]
     if retrained:
         lines += [

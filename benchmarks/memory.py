@@ -21,6 +21,7 @@ from typing import Any
 
 from benchmarks import workload
 from benchmarks.automl_cli import AutomlRun, end_time, run_automl
+from benchmarks.machine import describe
 
 SMALL = tuple(
     dataclasses.replace(d, high=32)
@@ -81,6 +82,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--no-bare", action="store_true", help="skip the one-process contrast")
     args = parser.parse_args(argv)
+    print(describe(), "\n")
     spec = workload.study_file(
         "memory",
         0,

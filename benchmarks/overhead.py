@@ -20,6 +20,7 @@ from typing import Any
 
 from benchmarks import workload
 from benchmarks.automl_cli import AutomlRun, end_time, enqueue, run_automl, start_time
+from benchmarks.machine import describe
 
 
 def automl_run(
@@ -73,6 +74,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=0, help="draws the configurations")
     parser.add_argument("--no-profile", action="store_true")
     args = parser.parse_args(argv)
+    print(describe(), "\n")
     configs = workload.random_configs(args.trials, args.seed)
     with tempfile.TemporaryDirectory(prefix="bench-overhead-") as tmp:
         timing = trial_timing(automl_run(configs, args.epochs, Path(tmp) / "timed", False)[0])

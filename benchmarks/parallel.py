@@ -17,6 +17,7 @@ from pathlib import Path
 
 from benchmarks import workload
 from benchmarks.automl_cli import end_time, enqueue, run_automl, start_time
+from benchmarks.machine import describe
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -26,6 +27,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--epochs", type=int, default=4)
     parser.add_argument("--seed", type=int, default=0, help="draws the configurations")
     args = parser.parse_args(argv)
+    print(describe(), "\n")
     configs = workload.random_configs(args.trials, args.seed)
     rows = []
     with tempfile.TemporaryDirectory(prefix="bench-parallel-") as tmp:
