@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks import workload
-from benchmarks.automl_cli import AutomlRun, end_time, run_automl
+from benchmarks.automl_cli import AutomlRun, end_time, run_automl, start_time
 from benchmarks.machine import describe
 
 SMALL = tuple(
@@ -57,6 +57,18 @@ def workers(run: AutomlRun) -> list[dict[str, Any]]:
             }
         )
     return out
+
+
+def gaps(run: AutomlRun) -> tuple[list[float], list[float]]:
+    """Seconds between one trial's end and the next one's start: same worker, new worker."""
+    trials = sorted(run.trials, key=start_time)
+    same: list[float] = []
+    new: list[float] = []
+    for a, b in zip(trials, trials[1:], strict=False):
+        gap = start_time(b) - end_time(a)
+        pid = a.user_attrs.get("worker", {}).get("pid")
+        (same if pid == b.user_attrs.get("worker", {}).get("pid") else new).append(gap)
+    return same, new
 
 
 def bare_growth(run: AutomlRun, epochs: int) -> list[float]:
@@ -111,6 +123,14 @@ def main(argv: list[str] | None = None) -> None:
         f"\npeak worker RSS up to trial {args.early}: {early:.0f} MB; up to trial "
         f"{len(ends)}: {late:.0f} MB; difference {late - early:+.0f} MB (goal <= 150 MB)"
     )
+    same, new = gaps(run)
+    if same and new:
+        print(
+            f"between trials of one worker: {sum(same) / len(same):.2f} s on average; "
+            f"where a fresh worker took over: {sum(new) / len(new):.2f} s on average "
+            f"({len(new)} times, {sum(new):.0f} s in all, {sum(new) / run.seconds:.0%} "
+            "of the command)"
+        )
     if not args.no_bare:
         rss = bare_growth(run, args.epochs)
         k = min(args.early, len(rss)) - 1

@@ -53,18 +53,26 @@ def trial_timing(run: AutomlRun) -> dict[str, float]:
     }
 
 
-def bare_loop(configs: list[dict[str, Any]], epochs: int, pipelines: bool) -> dict[str, float]:
-    """The same models fitted by hand in this process: fit seconds and whole-loop seconds."""
-    data = workload.load(0)
+def bare_loops(configs: list[dict[str, Any]], epochs: int) -> dict[bool, dict[str, float]]:
+    """The same models fitted by hand in this process, fed by automl's tf.data pipelines (True)
+    and by the arrays (False), interleaved so that a change in the machine's load hits both:
+    fit seconds and whole-loop seconds per model."""
     from automl.objective import trial_seed
 
-    fits = []
-    t0 = time.perf_counter()
+    data = workload.load(0)
+    fits: dict[bool, list[float]] = {True: [], False: []}
+    totals: dict[bool, list[float]] = {True: [], False: []}
     for number, config in enumerate(configs):
         hp = workload.hyperparameters(config)
-        fitted = workload.fit(hp, data, epochs, trial_seed(0, number), pipelines=pipelines)
-        fits.append(fitted.fit_seconds)
-    return {"fit_s": statistics.mean(fits), "per_model_s": (time.perf_counter() - t0) / len(fits)}
+        for pipelines in (number % 2 == 0, number % 2 == 1):
+            t0 = time.perf_counter()
+            fitted = workload.fit(hp, data, epochs, trial_seed(0, number), pipelines=pipelines)
+            totals[pipelines].append(time.perf_counter() - t0)
+            fits[pipelines].append(fitted.fit_seconds)
+    return {
+        p: {"fit_s": statistics.mean(fits[p]), "per_model_s": statistics.mean(totals[p])}
+        for p in (True, False)
+    }
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -81,8 +89,8 @@ def main(argv: list[str] | None = None) -> None:
         profile = None
         if not args.no_profile:
             profile = automl_run(configs, args.epochs, Path(tmp) / "profiled", True)[1]
-    bare = bare_loop(configs, args.epochs, pipelines=True)
-    arrays = bare_loop(configs, args.epochs, pipelines=False)
+    loops = bare_loops(configs, args.epochs)
+    bare, arrays = loops[True], loops[False]
     overhead = timing["period_s"] - bare["fit_s"]
     print(f"{args.trials} trials of {args.epochs} epochs, one worker, MLflow tracking on\n")
     print("| measure | seconds |")
