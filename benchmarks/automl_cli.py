@@ -49,6 +49,18 @@ def end_time(trial: FrozenTrial) -> float:
     return trial.datetime_complete.timestamp() if trial.datetime_complete else time.time()
 
 
+def gaps(run: AutomlRun) -> tuple[list[float], list[float]]:
+    """Seconds between one trial's end and the next one's start: same worker, new worker."""
+    trials = sorted(run.trials, key=start_time)
+    same: list[float] = []
+    new: list[float] = []
+    for a, b in zip(trials, trials[1:], strict=False):
+        gap = start_time(b) - end_time(a)
+        pid = a.user_attrs.get("worker", {}).get("pid")
+        (same if pid == b.user_attrs.get("worker", {}).get("pid") else new).append(gap)
+    return same, new
+
+
 def storage_path(folder: Path) -> Path:
     return folder / "automl.journal"
 

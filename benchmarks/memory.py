@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks import workload
-from benchmarks.automl_cli import AutomlRun, end_time, run_automl, start_time
+from benchmarks.automl_cli import AutomlRun, end_time, gaps, run_automl
 from benchmarks.machine import describe
 
 SMALL = tuple(
@@ -57,18 +57,6 @@ def workers(run: AutomlRun) -> list[dict[str, Any]]:
             }
         )
     return out
-
-
-def gaps(run: AutomlRun) -> tuple[list[float], list[float]]:
-    """Seconds between one trial's end and the next one's start: same worker, new worker."""
-    trials = sorted(run.trials, key=start_time)
-    same: list[float] = []
-    new: list[float] = []
-    for a, b in zip(trials, trials[1:], strict=False):
-        gap = start_time(b) - end_time(a)
-        pid = a.user_attrs.get("worker", {}).get("pid")
-        (same if pid == b.user_attrs.get("worker", {}).get("pid") else new).append(gap)
-    return same, new
 
 
 def bare_growth(run: AutomlRun, epochs: int) -> list[float]:
