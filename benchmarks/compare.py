@@ -73,7 +73,7 @@ def curve(runs: Sequence[tuple[int, float | None]]) -> list[tuple[int, float]]:
 
 
 def arm_automl(seed: int, data: Data, trials: int, epochs: int) -> dict[str, Any]:
-    from benchmarks.automl_cli import end_time, run_automl
+    from benchmarks.automl_cli import end_time, gaps, run_automl
 
     spec = workload.study_file(f"bench-{seed}", seed, trials=trials, epochs=epochs)
     with tempfile.TemporaryDirectory(prefix="bench-automl-") as folder:
@@ -90,6 +90,9 @@ def arm_automl(seed: int, data: Data, trials: int, epochs: int) -> dict[str, Any
         "retrained_val": retrained_val,
         "epochs": run.epochs(),
         "trials": len(run.trials),
+        # automl retires a worker whose memory grew too much; its successor starts afresh.
+        "worker_processes": len({t.user_attrs.get("worker", {}).get("pid") for t in run.trials}),
+        "restart_seconds": sum(gaps(run)[1]),
         "curve": curve(
             [
                 (len(t.intermediate_values), t.value if t.state.name == "COMPLETE" else None)
@@ -333,6 +336,17 @@ def table(folder: Path) -> str:
         "",
         _grid_match(by_arm),
     ]
+    restarts = [r for r in by_arm.get("automl", []) if "worker_processes" in r]
+    if restarts:
+        lines += [
+            "",
+            "automl's worker processes (each after the first replaced a retired one) and the "
+            "seconds spent waiting for them: "
+            + ", ".join(
+                f"seed {r['seed']}: {r['worker_processes']}, {r['restart_seconds']:.0f} s"
+                for r in restarts
+            ),
+        ]
     retrained = [r for r in by_arm.get("automl", []) if "retrained_val" in r]
     if retrained:
         lines += [
