@@ -1,0 +1,1 @@
+"""Measured comparisons of automl against the tools a user would otherwise use (see RESULTS.md)."""

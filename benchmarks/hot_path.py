@@ -1,0 +1,194 @@
+"""Candidate changes to automl's hot path, each measured alone on the shared workload.
+
+The profile (overhead.py) says where a worker's time goes; this measures what a change there
+would save, without changing automl:
+
+1. `keras.backend.clear_session()` runs a full `gc.collect()` over every object TensorFlow,
+   MLflow and Optuna created at import (~500k): timed per trial as automl calls it, then after
+   `gc.freeze()` moves those start-up objects out of the collector's way, with the RSS each
+   model leaves behind in both cases (and with glibc's `malloc_trim` on top).
+2. `steps_per_execution`: on 8x8 images a training step is tiny, so Keras's per-step Python
+   round trip weighs; fit seconds per epoch at 1 and at STEPS steps per call, same models.
+3. MLflow per trial: what TrialTracker writes for one trial (create the run, log the params,
+   log the per-epoch metrics, terminate), timed against a SQLite store.
+4. A worker's start: importing TensorFlow, importing MLflow and opening a client on a new and
+   on an existing SQLite store, each in a fresh interpreter.
+
+    python -m benchmarks.hot_path
+"""
+
+from __future__ import annotations
+
+import argparse
+import ctypes
+import gc
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from benchmarks import workload
+from benchmarks.automl_cli import env_with_repo
+from benchmarks.machine import describe
+
+STEPS = 16
+
+
+def rss_mb() -> float:
+    import psutil
+
+    return float(psutil.Process().memory_info().rss / 2**20)
+
+
+def clear_session_cost(models: int, epochs: int) -> None:
+    """Per model: fit, then clear_session as automl does; three phases of `models` models."""
+    import keras
+    import mlflow  # noqa: F401 - a worker has MLflow and Optuna loaded: part of what gc walks
+    import optuna  # noqa: F401
+
+    from automl.objective import trial_seed
+
+    data = workload.load(0)
+    configs = workload.random_configs(3 * models + 1, seed=1)
+    libc = ctypes.CDLL("libc.so.6")
+    # A first model warms TensorFlow's caches up, so no phase pays for that.
+    workload.fit(workload.hyperparameters(configs[-1]), data, epochs, 0, pipelines=True)
+    keras.backend.clear_session()
+    print("| phase | clear_session s (median) | RSS growth per model MB |")
+    print("| --- | --- | --- |")
+    phases = ("as automl does now", "after gc.freeze()", "gc.freeze() + malloc_trim(0)")
+    for phase, name in enumerate(phases):
+        if phase == 1:
+            gc.collect()
+            gc.freeze()
+        costs, start = [], rss_mb()
+        for i in range(models):
+            n = phase * models + i
+            hp = workload.hyperparameters(configs[n])
+            workload.fit(hp, data, epochs, trial_seed(0, n), pipelines=True)
+            t0 = time.perf_counter()
+            keras.backend.clear_session()
+            costs.append(time.perf_counter() - t0)
+            if phase == 2:
+                libc.malloc_trim(0)
+        growth = (rss_mb() - start) / models
+        print(f"| {name} | {statistics.median(costs):.3f} | {growth:.1f} |")
+    gc.unfreeze()
+
+
+def steps_per_execution(models: int, epochs: int) -> None:
+    """fit seconds per epoch at 1 and STEPS steps per call; same seeds, same curves?"""
+    import keras
+
+    from automl.data import pipelines
+    from automl.objective import trial_seed
+
+    data = workload.load(0)
+    print(f"| steps per execution | fit s per epoch (median of {models} models) | same curves |")
+    print("| --- | --- | --- |")
+    curves: dict[int, list[list[float]]] = {}
+    for steps in (1, STEPS):
+        per_epoch = []
+        curves[steps] = []
+        for n, config in enumerate(workload.random_configs(models, seed=2)):
+            hp = workload.hyperparameters(config)
+            seed = trial_seed(0, n)
+            keras.backend.clear_session(free_memory=False)
+            keras.utils.set_random_seed(seed)
+            model = workload.build(hp, data)
+            model.compile(
+                optimizer=model.optimizer,
+                loss=model.loss,
+                metrics=["accuracy"],
+                steps_per_execution=steps,
+            )
+            train, val = pipelines(data.dataset, hp.batch_size, seed)
+            t0 = time.perf_counter()
+            history = model.fit(train, validation_data=val, epochs=epochs, verbose=0)
+            per_epoch.append((time.perf_counter() - t0) / epochs)
+            curves[steps].append([round(v, 4) for v in history.history["val_accuracy"]])
+        same = "-" if steps == 1 else str(curves[steps] == curves[1])
+        print(f"| {steps} | {statistics.median(per_epoch):.3f} | {same} |")
+
+
+def mlflow_per_trial(trials: int, epochs: int) -> None:
+    from mlflow import MlflowClient
+    from mlflow.entities import Metric, Param, RunTag
+
+    with tempfile.TemporaryDirectory(prefix="bench-mlflow-") as tmp:
+        client = MlflowClient(tracking_uri=f"sqlite:///{Path(tmp) / 'mlflow.db'}")
+        experiment = client.create_experiment("x")
+        parent = client.create_run(experiment).info.run_id
+        params = workload.hyperparameters(workload.random_configs(1, 0)[0]).as_dict()
+        costs = []
+        for _ in range(trials):
+            t0 = time.perf_counter()
+            run = client.create_run(experiment, tags={"mlflow.parentRunId": parent})
+            run_id = run.info.run_id
+            client.log_batch(run_id, params=[Param(k, str(v)) for k, v in params.items()])
+            now = int(time.time() * 1000)
+            metrics = [
+                Metric(k, 0.5, now, e)
+                for e in range(1, epochs + 1)
+                for k in ("loss", "accuracy", "val_loss", "val_accuracy")
+            ]
+            client.log_batch(run_id, metrics=metrics, tags=[RunTag("state", "COMPLETE")])
+            client.set_terminated(run_id, status="FINISHED")
+            costs.append(time.perf_counter() - t0)
+    print(
+        f"MLflow writes per trial ({epochs} epochs of 4 metrics, SQLite): "
+        f"median {statistics.median(costs):.3f} s over {trials} trials"
+    )
+
+
+# In this order: the first MLflow line creates the store, the second opens it again.
+STARTUP = {
+    "import tensorflow": "import tensorflow",
+    "import mlflow, client on a new SQLite store": (
+        "import sys; from mlflow import MlflowClient; "
+        "MlflowClient(tracking_uri='sqlite:///' + sys.argv[1]).search_experiments()"
+    ),
+    "import mlflow, client on an existing store": (
+        "import sys; from mlflow import MlflowClient; "
+        "MlflowClient(tracking_uri='sqlite:///' + sys.argv[1]).search_experiments()"
+    ),
+    "import optuna": "import optuna",
+    "python, nothing imported": "pass",
+}
+
+
+def startup() -> None:
+    print("| a fresh interpreter doing | seconds |")
+    print("| --- | --- |")
+    with tempfile.TemporaryDirectory(prefix="bench-start-") as tmp:
+        db = str(Path(tmp) / "mlflow.db")
+        for name, code in STARTUP.items():
+            t0 = time.perf_counter()
+            subprocess.run(
+                [sys.executable, "-c", code, db],
+                check=True,
+                env=env_with_repo(),
+                capture_output=True,
+            )
+            print(f"| {name} | {time.perf_counter() - t0:.2f} |")
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--models", type=int, default=10)
+    parser.add_argument("--epochs", type=int, default=5)
+    args = parser.parse_args(argv)
+    print(describe(), "\n")
+    startup()
+    print()
+    mlflow_per_trial(20, args.epochs)
+    print()
+    clear_session_cost(args.models, args.epochs)
+    print()
+    steps_per_execution(args.models, args.epochs)
+
+
+if __name__ == "__main__":
+    main()

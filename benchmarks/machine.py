@@ -1,0 +1,58 @@
+"""The machine and versions a benchmark ran on, as a Markdown list for RESULTS.md.
+
+python -m benchmarks.machine
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import os
+import platform
+
+PACKAGES = (
+    "tensorflow-cpu",
+    "keras",
+    "optuna",
+    "optuna-integration",
+    "mlflow",
+    "keras-tuner",
+    "numpy",
+    "scikit-learn",
+    "py-spy",
+)
+
+
+def cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def describe() -> str:
+    import psutil
+
+    versions = []
+    for name in PACKAGES:
+        try:
+            versions.append(f"{name} {importlib.metadata.version(name)}")
+        except importlib.metadata.PackageNotFoundError:
+            versions.append(f"{name} (not installed)")
+    load = ", ".join(f"{v:.1f}" for v in os.getloadavg())
+    return "\n".join(
+        [
+            f"- CPU: {cpu_model()}, {os.cpu_count()} cores (nproc), "
+            f"{psutil.virtual_memory().total / 2**30:.0f} GiB RAM",
+            f"- OS: {platform.platform()}, Python {platform.python_version()}",
+            f"- load average now (1, 5, 15 min): {load}",
+            f"- {', '.join(versions)}",
+        ]
+    )
+
+
+if __name__ == "__main__":
+    print(describe())

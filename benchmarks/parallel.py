@@ -1,0 +1,70 @@
+"""Parallel speedup: trials per hour with 1, 2 and 4 local workers (`automl run --workers K`).
+
+Every run trains the same queued configurations (drawn from the shared space, no pruning), so
+the work is identical and only the number of workers changes. Trials per hour are counted two
+ways: over the whole command (start-up and shutdown included, what a user waits for) and over
+the trials themselves (first trial start to last trial end: the steady rate of a long study).
+
+    python -m benchmarks.parallel                  # 16 trials of 4 epochs, 1 2 4 workers
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+from pathlib import Path
+
+from benchmarks import workload
+from benchmarks.automl_cli import end_time, enqueue, run_automl, start_time
+from benchmarks.machine import describe
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--workers", nargs="+", type=int, default=[1, 2, 4])
+    parser.add_argument("--trials", type=int, default=16)
+    parser.add_argument("--epochs", type=int, default=4)
+    parser.add_argument("--seed", type=int, default=0, help="draws the configurations")
+    args = parser.parse_args(argv)
+    print(describe(), "\n")
+    configs = workload.random_configs(args.trials, args.seed)
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="bench-parallel-") as tmp:
+        for k in args.workers:
+            spec = workload.study_file(
+                f"parallel-{k}", 0, epochs=args.epochs, trials=args.trials, pruner="none"
+            )
+            folder = Path(tmp) / f"workers-{k}"
+            enqueue(spec, folder, configs)
+            run = run_automl(spec, folder, workers=k)
+            starts = [start_time(t) for t in run.trials]
+            ends = [end_time(t) for t in run.trials]
+            span = max(ends) - min(starts)
+            rows.append(
+                (
+                    k,
+                    run.seconds,
+                    len(run.trials) / run.seconds * 3600,
+                    len(run.trials) / span * 3600,
+                    len(run.complete()),
+                )
+            )
+    print(
+        f"{args.trials} queued trials of {args.epochs} epochs, MLflow on, {os.cpu_count()} cores\n"
+    )
+    print(
+        "| workers | command s | trials/h (command) | × first row | trials/h (trials) "
+        "| × first row | complete |"
+    )
+    print("| --- | --- | --- | --- | --- | --- | --- |")
+    ref = rows[0]
+    for k, seconds, per_hour, steady, complete in rows:
+        print(
+            f"| {k} | {seconds:.1f} | {per_hour:.0f} | {per_hour / ref[2]:.2f} | {steady:.0f} "
+            f"| {steady / ref[3]:.2f} | {complete} |"
+        )
+
+
+if __name__ == "__main__":
+    main()

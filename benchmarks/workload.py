@@ -1,0 +1,244 @@
+"""The workload every benchmark shares: the data split, the search space, the model and its fit.
+
+Digits is split the way automl splits it (automl.data.load_dataset with `max_samples`), and the
+images `max_samples` leaves out become a test set that only the benchmark sees. So automl's own
+arm reads `dataset: {name: digits, max_samples: KEEP}` and trains on exactly the images the other
+tools train on, without a file to hand over.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+if TYPE_CHECKING:
+    import keras
+
+    from automl.space import Hyperparameters
+
+# Digits has 1,797 images; 80% stay for training and validation, 20% are the benchmark's test set.
+DIGITS_TOTAL = 1797
+KEEP = 1438
+EPOCHS = 12  # the most epochs a trial trains (Hyperband's max resource)
+TRIALS = 30
+BATCH_SIZE = 64  # automl's default
+
+
+@dataclass(frozen=True)
+class Dim:
+    """One searched hyperparameter, as every tool is asked to search it."""
+
+    name: str
+    low: float
+    high: float
+    log: bool = False
+    integer: bool = False
+    one_minus: bool = False  # searched log-uniform in 1 - x (β near 1)
+
+
+# learning rate, β1, λ, depth, width, and batch normalization on/off.
+SPACE = (
+    Dim("learning_rate", 1e-4, 1e-1, log=True),
+    Dim("beta_1", 0.8, 0.99, log=True, one_minus=True),
+    Dim("l2", 1e-6, 1e-2, log=True),
+    Dim("depth", 1, 3, integer=True),
+    Dim("width", 8, 128, log=True, integer=True),
+)
+BOOLEAN = ("batch_norm",)
+
+
+def searched_name(d: Dim) -> str:
+    """The name a tool stores the parameter under (automl's convention for 1 - β)."""
+    return f"one_minus_{d.name}" if d.one_minus else d.name
+
+
+def searched_bounds(d: Dim) -> tuple[float, float]:
+    return (1 - d.high, 1 - d.low) if d.one_minus else (d.low, d.high)
+
+
+def hyperparameters(values: dict[str, Any]) -> Hyperparameters:
+    """A tool's sampled values (1 - β under `one_minus_β`) as automl's Hyperparameters."""
+    from automl.space import Hyperparameters
+
+    resolved = dict(values)
+    for d in SPACE:
+        key = searched_name(d)
+        if d.one_minus and key in resolved:
+            resolved[d.name] = 1 - resolved.pop(key)
+        if d.integer and d.name in resolved:
+            resolved[d.name] = int(resolved[d.name])
+    for b in BOOLEAN:
+        if b in resolved:
+            resolved[b] = bool(resolved[b])
+    return Hyperparameters.from_dict(resolved)
+
+
+def random_configs(n: int, seed: int, space: tuple[Dim, ...] = SPACE) -> list[dict[str, Any]]:
+    """`n` configurations drawn uniformly (log-uniformly where `log`), under searched names."""
+    rng = np.random.default_rng(seed)
+    configs = []
+    for _ in range(n):
+        config: dict[str, Any] = {}
+        for d in space:
+            low, high = searched_bounds(d)
+            if d.log:
+                value = float(np.exp(rng.uniform(np.log(low), np.log(high))))
+            else:
+                value = float(rng.uniform(low, high))
+            config[searched_name(d)] = int(round(value)) if d.integer else value
+        for b in BOOLEAN:
+            config[b] = bool(rng.integers(2))
+        configs.append(config)
+    return configs
+
+
+def study_params(space: tuple[Dim, ...] = SPACE) -> dict[str, Any]:
+    """The space as the `params` of an automl study file."""
+    params: dict[str, Any] = {}
+    for d in space:
+        low, high = (int(d.low), int(d.high)) if d.integer else (d.low, d.high)
+        entry: dict[str, Any] = {"low": low, "high": high}
+        if d.one_minus:
+            entry["scale"] = "log1m"
+        elif d.log:
+            entry["log"] = True
+        params[d.name] = entry
+    for b in BOOLEAN:
+        params[b] = [True, False]
+    return params
+
+
+def study_file(name: str, seed: int, **overrides: Any) -> dict[str, Any]:
+    """An automl study file (as a dict) over the shared data and space; overrides win."""
+    return {
+        "name": name,
+        "dataset": {"name": "digits", "max_samples": KEEP},
+        "metric": "val_accuracy",
+        "epochs": EPOCHS,
+        "sampler": {"name": "tpe", "seed": seed},
+        "pruner": {"name": "hyperband", "min_resource": 1, "reduction_factor": 3},
+        "trials": TRIALS,
+        "seed": seed,
+        "params": study_params(),
+        **overrides,
+    }
+
+
+@dataclass(frozen=True, eq=False)
+class Data:
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_val: np.ndarray
+    y_val: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+    input_shape: tuple[int, ...]
+    num_classes: int
+    input_scale: float
+    dataset: Any  # automl.data.Dataset of the kept images, for automl's own pipelines
+
+
+def load(seed: int) -> Data:
+    """Digits split as automl splits it for `seed`, plus the held-out test images."""
+    from sklearn.datasets import load_digits
+
+    from automl.data import load_dataset, split
+    from automl.spec import DatasetSpec
+
+    kept = load_dataset(DatasetSpec(name="digits", max_samples=KEEP), seed)
+    digits = load_digits()
+    x = digits.images[..., None].astype(np.float32)
+    y = digits.target.astype(np.int64)
+    # automl keeps the "validation" part of this split (data._stratified_take); the rest is test.
+    x_test, y_test, x_kept, _ = split(x, y, KEEP / len(y), seed)
+    if not np.array_equal(
+        _sorted_rows(x_kept), _sorted_rows(np.concatenate([kept.x_train, kept.x_val]))
+    ):
+        raise RuntimeError("automl no longer takes max_samples the way this benchmark assumes")
+    return Data(
+        kept.x_train,
+        kept.y_train,
+        kept.x_val,
+        kept.y_val,
+        x_test,
+        y_test,
+        kept.input_shape,
+        kept.num_classes,
+        kept.input_scale,
+        kept,
+    )
+
+
+def _sorted_rows(x: np.ndarray) -> np.ndarray:
+    rows = x.reshape(len(x), -1)
+    return rows[np.lexsort(rows.T[::-1])]
+
+
+def build(hp: Hyperparameters, data: Data) -> keras.Model:
+    from automl.model import build_model
+
+    return build_model(hp, data.input_shape, data.num_classes, data.input_scale)
+
+
+@dataclass
+class Fitted:
+    model: keras.Model
+    val_accuracy: list[float]  # per epoch trained
+    fit_seconds: float  # inside model.fit only
+
+
+def fit(
+    hp: Hyperparameters,
+    data: Data,
+    epochs: int,
+    seed: int,
+    callbacks: list[Any] | None = None,
+    pipelines: bool = False,
+) -> Fitted:
+    """What a hand-written script does per configuration: reset, seed, build, fit.
+
+    It feeds the arrays (what a user writes), or with `pipelines` automl's own tf.data
+    pipelines (cached, shuffled, prefetched), to fit exactly what automl fits.
+    """
+    import time
+
+    import keras
+
+    keras.backend.clear_session()
+    keras.utils.set_random_seed(seed)
+    model = build(hp, data)
+    if pipelines:
+        from automl.data import pipelines as automl_pipelines
+
+        train, val = automl_pipelines(data.dataset, hp.batch_size, seed)
+        inputs: dict[str, Any] = {"x": train, "validation_data": val, "shuffle": False}
+    else:
+        inputs = {
+            "x": data.x_train,
+            "y": data.y_train,
+            "validation_data": (data.x_val, data.y_val),
+            "batch_size": hp.batch_size,
+        }
+    t0 = time.perf_counter()
+    history = model.fit(**inputs, epochs=epochs, callbacks=callbacks or [], verbose=0)
+    seconds = time.perf_counter() - t0
+    return Fitted(model, [float(v) for v in history.history.get("val_accuracy", [])], seconds)
+
+
+def test_accuracy(model: keras.Model, data: Data) -> float:
+    _, accuracy = model.evaluate(data.x_test, data.y_test, batch_size=512, verbose=0)
+    return float(accuracy)
+
+
+def median(values: list[float]) -> float:
+    finite = sorted(v for v in values if v is not None and not math.isnan(v))
+    if not finite:
+        return math.nan
+    mid = len(finite) // 2
+    return finite[mid] if len(finite) % 2 else (finite[mid - 1] + finite[mid]) / 2

@@ -1,0 +1,99 @@
+"""The benchmark harness's own pure parts: the data every arm trains on, the study file it hands
+automl, and the arithmetic of its tables. No training here (the benchmarks themselves train)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+from automl.data import load_dataset
+from automl.space import optuna_name
+from automl.spec import parse
+from benchmarks import compare, profiler, workload
+
+
+def _rows(x: np.ndarray) -> set[bytes]:
+    return {row.tobytes() for row in x.reshape(len(x), -1)}
+
+
+def test_automl_trains_on_exactly_the_benchmarks_images_and_never_sees_the_test_set(
+    tmp_path: Path,
+) -> None:
+    data = workload.load(1)
+    # What automl reads from the study file the benchmark writes.
+    path = tmp_path / "study.yaml"
+    path.write_text(yaml.safe_dump(workload.study_file("b", 1)), encoding="utf-8")
+    spec = parse(yaml.safe_load(path.read_text()))
+    seen = load_dataset(spec.dataset, spec.seed or 0)
+    assert np.array_equal(seen.x_train, data.x_train)
+    assert np.array_equal(seen.y_val, data.y_val)
+    assert len(data.y_train) + len(data.y_val) + len(data.y_test) == workload.DIGITS_TOTAL
+    assert not _rows(data.x_test) & _rows(np.concatenate([data.x_train, data.x_val]))
+    # The test set is stratified: every digit appears about equally often.
+    counts = np.bincount(data.y_test, minlength=10)
+    assert counts.min() >= 30 and counts.max() - counts.min() <= 2
+
+
+def test_the_study_file_searches_the_shared_space_under_the_names_every_tool_uses() -> None:
+    spec = parse(workload.study_file("b", 0))
+    names = {optuna_name(p, grid=False) for p in spec.searched}
+    assert names == {workload.searched_name(d) for d in workload.SPACE} | set(workload.BOOLEAN)
+    assert spec.epochs == workload.EPOCHS and spec.trials == workload.TRIALS
+    assert spec.pruner.name == "hyperband" and spec.sampler.name == "tpe"
+
+
+def test_sampled_values_become_automls_hyperparameters() -> None:
+    configs = workload.random_configs(50, seed=3)
+    assert configs == workload.random_configs(50, seed=3)
+    for config in configs:
+        hp = workload.hyperparameters(config)
+        assert 0.8 <= hp.beta_1 <= 0.99
+        assert 1e-4 <= hp.learning_rate <= 1e-1
+        assert isinstance(hp.depth, int) and 1 <= hp.depth <= 3
+        assert isinstance(hp.width, int) and 8 <= hp.width <= 128
+        assert abs(hp.beta_1 - (1 - config["one_minus_beta_1"])) < 1e-12
+    assert {c["batch_norm"] for c in configs} == {True, False}
+
+
+def test_grid_has_every_combination_once() -> None:
+    cells = compare.grid_cells()
+    assert len(cells) == 3 * 2 * 2 * 2
+    assert len({tuple(sorted(c.items())) for c in cells}) == len(cells)
+
+
+def test_epochs_to_reach_counts_the_compute_spent_until_the_target_is_first_met() -> None:
+    points = compare.curve([(1, None), (12, 0.95), (3, None), (12, 0.99), (12, 0.98)])
+    assert points == [(1, float("-inf")), (13, 0.95), (16, 0.95), (28, 0.99), (40, 0.99)]
+    assert compare.epochs_to_reach([list(p) for p in points], 0.99) == 28
+    assert compare.epochs_to_reach([list(p) for p in points], 0.995) is None
+
+
+def test_profile_samples_go_to_the_deepest_bucket_of_the_worker_main_thread(
+    tmp_path: Path,
+) -> None:
+    sup = 'process 10:"python -m automl run s.yaml"'
+    worker = sup + ';process 11:"python -c from multiprocessing.spawn import spawn_main"'
+    trial = "worker_main (w.py:1);Study.optimize (s.py:2);Objective._train (o.py:3)"
+    fit = trial + ";TensorFlowTrainer.fit (t.py:4);step (t.py:5)"
+    raw = tmp_path / "raw.txt"
+    raw.write_text(
+        "\n".join(
+            [
+                f"{sup};thread (10): MainThread;main (cli.py:1) 50",
+                f"{worker};thread (11): MainThread;{fit} 300",
+                f"{worker};thread (11): MainThread;{fit};EpochReporter.on_epoch_end (o.py:9) 20",
+                f"{worker};thread (11): MainThread;{trial};clear_session (g.py:1) 40",
+                f"{worker};thread (12): Telemetry;Thread._bootstrap (t.py:1) 70",
+            ]
+        ),
+        encoding="utf-8",
+    )
+    seconds, _ = profiler.parse(raw)
+    rate = profiler.RATE
+    assert seconds == {
+        "fit": 300 / rate,
+        "report + prune (in fit)": 20 / rate,
+        "clear_session": 40 / rate,
+    }
