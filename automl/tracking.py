@@ -12,6 +12,7 @@ carries the study, trial number, state and storage, and a note with the dashboar
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import sys
@@ -37,6 +38,8 @@ RUN_ID_ATTR = "mlflow_run_id"
 RUN_URL_ATTR = "mlflow_run_url"
 PARENT_RUN_ATTR = "mlflow_parent_run_id"
 EXPERIMENT_ATTR = "mlflow_experiment_id"
+# Study user attribute: the tracking URI, experiment and parent run an `automl run` set up.
+TRACKING_ATTR = "automl.tracking"
 EXPERIMENT_URL_ATTR = "mlflow_experiment_url"
 NOTE_TAG = "mlflow.note.content"  # shown as the run's description in the MLflow UI
 # MLflow 3 tells model-training experiments from GenAI ones by this tag.
@@ -44,6 +47,11 @@ EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
 EXPERIMENT_KIND = "custom_model_development"
 # Optuna's final states as MLflow run statuses: a pruned trial was stopped on purpose.
 STATUS = {"COMPLETE": "FINISHED", "PRUNED": "KILLED", "FAIL": "FAILED"}
+
+
+def store_key(tracking_uri: str) -> str:
+    """Names a tracking store in the study without its URI (which may hold a password)."""
+    return hashlib.sha256(tracking_uri.encode()).hexdigest()[:16]
 
 
 def default_tracking_uri() -> str:
