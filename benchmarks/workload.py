@@ -148,15 +148,17 @@ def load(seed: int) -> Data:
     """Digits split as automl splits it for `seed`, plus the held-out test images."""
     from sklearn.datasets import load_digits
 
-    from automl.data import load_dataset, split
+    from automl.data import load_dataset, subset
     from automl.spec import DatasetSpec
 
     kept = load_dataset(DatasetSpec(name="digits", max_samples=KEEP), seed)
     digits = load_digits()
     x = digits.images[..., None].astype(np.float32)
     y = digits.target.astype(np.int64)
-    # automl keeps the "validation" part of this split (data._stratified_take); the rest is test.
-    x_test, y_test, x_kept, _ = split(x, y, KEEP / len(y), seed)
+    # automl keeps these images (its stratified `max_samples` subset); the rest is the test set.
+    keep = np.zeros(len(y), dtype=bool)
+    keep[subset(y, KEEP, seed)] = True
+    x_test, y_test, x_kept = x[~keep], y[~keep], x[keep]
     if not np.array_equal(
         _sorted_rows(x_kept), _sorted_rows(np.concatenate([kept.x_train, kept.x_val]))
     ):
