@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+import optuna
 import pytest
 import typer
 import yaml
@@ -230,10 +231,17 @@ def test_the_stack_runs_natively(services, tmp_path):
     import psycopg
     from mlflow import MlflowClient
 
-    url = postgres_url()
-    mlflow_db = f"mlflow_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(url, autocommit=True) as conn:
+    server = postgres_url()
+    # Databases of its own, as the compose stack has: the shared test database holds other
+    # tests' tables, which optuna-dashboard's schema check may refuse.
+    mlflow_db, optuna_db = (f"{kind}_{uuid.uuid4().hex[:8]}" for kind in ("mlflow", "optuna"))
+    with psycopg.connect(server, autocommit=True) as conn:
         conn.execute(f"CREATE DATABASE {mlflow_db}")
+        conn.execute(f"CREATE DATABASE {optuna_db}")
+    url = _with_database(server, optuna_db)
+    # The first `automl run` makes Optuna's tables; optuna-dashboard only opens them (compose
+    # restarts it until they exist): make them before it starts.
+    optuna.storages.RDBStorage(url)
     bin_dir = Path(sys.executable).parent
     procs: list[subprocess.Popen[bytes]] = []
 
@@ -255,7 +263,7 @@ def test_the_stack_runs_natively(services, tmp_path):
         command = services["mlflow"]["command"]
         command = _set(command, "--host", "127.0.0.1")
         command = _set(command, "--port", str(mlflow_port))
-        command = _set(command, "--backend-store-uri", _with_database(url, mlflow_db))
+        command = _set(command, "--backend-store-uri", _with_database(server, mlflow_db))
         command = _set(command, "--artifacts-destination", str(tmp_path / "mlartifacts"))
         mlflow = start(command, services["mlflow"]["environment"])
         dashboard_command = [services["dashboard"]["command"][0], url, "--host", "127.0.0.1"]

@@ -304,7 +304,7 @@ def test_stop_signals_mark_the_trial_and_the_next_run_resumes(tmp_path):
                 and trials(storage, "stops")
             ),
             None,
-            timeout=30,
+            timeout=90,
         )
         assert not [t for t in all_trials if t.state.name == "RUNNING"]
         failed = all_trials[victim.number]
