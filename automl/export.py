@@ -27,7 +27,7 @@ from automl.results import (
 )
 from automl.spec import StudySpec, parse
 from automl.study import SPEC_ATTR
-from automl.tracking import RUN_ID_ATTR
+from automl.tracking import RUN_ID_ATTR, missing_sqlite_store
 
 if TYPE_CHECKING:
     import keras
@@ -137,10 +137,7 @@ def _saved_model(best: optuna.trial.FrozenTrial, tracking_uri: str | None, out: 
         return "the trial's model was not saved to MLflow"
     if tracking_uri is None:
         return "no MLflow tracking URI to fetch the saved model from"
-    if (
-        tracking_uri.startswith("sqlite:///")
-        and not Path(tracking_uri.removeprefix("sqlite:///")).is_file()
-    ):
+    if missing_sqlite_store(tracking_uri):
         return f"no MLflow store at {tracking_uri} to fetch the saved model from"
     from mlflow.exceptions import MlflowException
 

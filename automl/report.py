@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 from automl.results import BestReport, hyperparameters, load_study, rank, summarize
 from automl.space import LOG1M_PREFIX, show
 from automl.study import FAIL_REASON_ATTR
+from automl.tracking import missing_sqlite_store
 
 if TYPE_CHECKING:
     import optuna
@@ -533,11 +534,7 @@ def log_to_mlflow(path: Path, parent_run_id: str | None, tracking_uri: str | Non
         return "not logged to MLflow: the study has no MLflow parent run"
     if tracking_uri is None:
         return "not logged to MLflow: no tracking URI"
-    if (
-        tracking_uri.startswith("sqlite:///")
-        and not Path(tracking_uri.removeprefix("sqlite:///")).is_file()
-    ):
-        # Opening a missing SQLite store would create an empty one in the user's folder.
+    if missing_sqlite_store(tracking_uri):
         return f"not logged to MLflow: no MLflow store at {tracking_uri}"
     from mlflow.exceptions import MlflowException
 

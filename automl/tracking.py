@@ -54,6 +54,15 @@ def store_key(tracking_uri: str) -> str:
     return hashlib.sha256(tracking_uri.encode()).hexdigest()[:16]
 
 
+def missing_sqlite_store(tracking_uri: str) -> bool:
+    """A sqlite:/// tracking URI whose file does not exist: opening it would create an empty
+    store in the user's folder, so readers stop instead."""
+    from automl.storage import local_file
+
+    path = local_file(tracking_uri) if tracking_uri.startswith("sqlite:///") else None
+    return path is not None and not path.is_file()
+
+
 def default_tracking_uri() -> str:
     """MLFLOW_TRACKING_URI, else MLflow's own default: a SQLite file in the current folder."""
     return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{Path.cwd() / 'mlflow.db'}"
