@@ -7,7 +7,6 @@ if that file is missing nothing is registered, and a note says so.
 
 from __future__ import annotations
 
-import multiprocessing
 import os
 import sys
 import tempfile
@@ -16,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from automl import artifacts
+from automl.backend import start_process
 from automl.errors import AutomlError
 from automl.tracking import RUN_ID_ATTR
 
@@ -190,9 +190,7 @@ def _entry(spec: StudySpec, storage: str, study_run: StudyRun) -> None:
 
 def finalize_in_child(spec: StudySpec, storage: str, study_run: StudyRun) -> bool:
     """Run `finalize_study` in a fresh process; False when Ctrl-C stopped it."""
-    ctx = multiprocessing.get_context("spawn")
-    proc = ctx.Process(target=_entry, args=(spec, storage, study_run), name="automl-finalize")
-    proc.start()
+    proc = start_process(_entry, (spec, storage, study_run), "automl-finalize")
     try:
         proc.join()
     except KeyboardInterrupt:

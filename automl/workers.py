@@ -4,7 +4,9 @@
 not share a process well), shows progress from the storage, retries the trials of workers
 that died, and replaces workers that retire. A worker loads the data once, runs trials until
 the budget is met, and retires early when its memory has grown past a limit: TensorFlow keeps
-a few MB per model it ever built, so a fresh process is how memory stays flat.
+a few MB per model it ever built, so a fresh process is how memory stays flat. Workers are
+forked from a server that has imported TensorFlow once (`automl.backend.worker_context`), so a
+fresh worker costs a fork, not a 6 s import.
 
 Stopping (Ctrl-C, SIGTERM from `docker stop`, the terminal closing) is cooperative: the
 supervisor passes the signal on, each worker fails its running trial with the reason and
@@ -16,10 +18,11 @@ from __future__ import annotations
 
 import contextlib
 import gc
-import multiprocessing
 import os
 import re
+import select
 import signal
+import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -27,6 +30,7 @@ from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Any
 
+from automl.backend import start_process, worker_context
 from automl.errors import AutomlError
 from automl.spec import StudySpec
 
@@ -154,15 +158,23 @@ class _WorkerStop:
 
 
 def _follow_supervisor(supervisor: int) -> None:
-    """Linux: receive SIGHUP when the supervisor dies, even by SIGKILL, instead of running on."""
-    import ctypes
+    """Linux: receive SIGHUP when the supervisor dies, even by SIGKILL, instead of running on.
 
+    The worker's parent is the fork server, which outlives the supervisor while any worker
+    lives, so the worker watches the supervisor itself (a pidfd: no pid reuse race)."""
     try:
-        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGHUP)  # 1 = PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
+        pidfd = os.pidfd_open(supervisor)
+    except ProcessLookupError:
+        os.kill(os.getpid(), signal.SIGHUP)  # it died before this worker could watch it
         return
-    if os.getppid() != supervisor:  # it died before the line above
+    except (AttributeError, OSError):
+        return  # not Linux: only a supervisor that exits normally stops its workers
+
+    def watch() -> None:
+        select.select([pidfd], [], [])  # readable once the process has exited
         os.kill(os.getpid(), signal.SIGHUP)
+
+    threading.Thread(target=watch, name="automl-follow-supervisor", daemon=True).start()
 
 
 def _configure_process(args: WorkerArgs) -> None:
@@ -322,7 +334,7 @@ def _retried(study: optuna.Study, trial: optuna.Trial) -> bool:
 def _worker_entry(args: WorkerArgs, errors: Any) -> None:
     """A worker process's main: a user's mistake goes back to the supervisor as one line."""
     stop = _WorkerStop()
-    stop.install()  # first: a Ctrl-C while TensorFlow loads must not print a traceback
+    stop.install()  # first: a Ctrl-C while the worker sets up must not print a traceback
     _follow_supervisor(args.supervisor)
     try:
         code = worker_main(args, stop)
@@ -401,7 +413,7 @@ def run_study(
     deadline = time.time() + spec.timeout if spec.timeout else None
 
     threads = threads_per_worker(workers)
-    ctx = multiprocessing.get_context("spawn")
+    ctx = worker_context()  # the server imports TensorFlow while MLflow sets up below
     errors = ctx.Queue()
     procs: dict[int, Any] = {}
     crashes, finished_before = 0, -1
@@ -421,9 +433,7 @@ def run_study(
             gpu=gpu_for(index, gpu_ids),
             rss_growth_limit_mb=rss_growth_limit_mb,
         )
-        proc = ctx.Process(target=_worker_entry, args=(args, errors), name=f"automl-worker-{index}")
-        proc.start()
-        procs[index] = proc
+        procs[index] = start_process(_worker_entry, (args, errors), f"automl-worker-{index}")
 
     def retry_dead() -> None:
         for dead in [*reap_dead_workers(study), *fail_stale(study)]:
@@ -433,9 +443,6 @@ def run_study(
     stop = _SupervisorStop(procs)
     try:
         with stop:
-            # Workers import TensorFlow (seconds) while MLflow sets up here (seconds too).
-            for index in range(min(workers, work_left(study.get_trials(deepcopy=False), total))):
-                spawn(index)
             if tracking_uri:
                 with (
                     StudyLock(storage, spec.name),

@@ -145,10 +145,14 @@ def load_trials(study_name: str, folder: Path) -> list[FrozenTrial]:
     return study.get_trials(deepcopy=False)
 
 
+FORKSERVER = "multiprocessing.forkserver"
+
+
 def _sample_workers(
     proc: subprocess.Popen[bytes], rss: dict[int, list[tuple[float, float]]]
 ) -> None:
-    """Every 0.2 s, the RSS of each worker process (multiprocessing's spawned children)."""
+    """Every 0.2 s, the RSS of each worker process: the children of multiprocessing's fork
+    server (which shows the server's command line too, as a fork of it)."""
     import psutil
 
     try:
@@ -163,8 +167,8 @@ def _sample_workers(
         now = time.time()
         for child in children:
             try:
-                if "spawn_main" not in " ".join(child.cmdline()):
-                    continue  # multiprocessing's resource tracker, a profiler
+                if child.ppid() == root.pid or FORKSERVER not in " ".join(child.cmdline()):
+                    continue  # the fork server itself, the resource tracker, a profiler
                 rss.setdefault(child.pid, []).append((now, child.memory_info().rss / 2**20))
             except psutil.Error:
                 continue

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from benchmarks.automl_cli import AutomlRun, run_automl
+from benchmarks.automl_cli import FORKSERVER, AutomlRun, run_automl
 
 # Samples per second. py-spy skips samples when it falls behind on a busy machine, so the
 # seconds below are lower bounds; the shares hold.
@@ -69,7 +69,7 @@ def bucket_of(names: list[str]) -> tuple[str, int]:
                 return bucket, i
     if not names:
         return "no Python frame (process start, exit)", 0
-    if "_find_and_load" in names:  # spawn unpickling the worker's arguments
+    if "_find_and_load" in names:  # unpickling the worker's arguments
         return "startup: other imports", names.index("_find_and_load")
     return "other", 0
 
@@ -82,9 +82,10 @@ def parse(raw: Path) -> tuple[dict[str, float], dict[str, dict[str, float]]]:
         stack, _, count = line.rpartition(" ")
         frames = stack.split(";")
         # py-spy names the process tree down to the sampled one, then the thread.
-        own = [f for f in frames if f.startswith("process ")][-1:]
-        if not own or "spawn_main" not in own[0]:
-            continue  # the supervisor, or multiprocessing's helpers
+        chain = [f for f in frames if f.startswith("process ")]
+        own = chain[-1:]
+        if len(chain) < 2 or not all(FORKSERVER in f for f in chain[-2:]):
+            continue  # the supervisor, the fork server (a worker is its fork), the helpers
         threads = [f for f in frames if f.startswith("thread (")]
         worker_pid = own[0].split(":", 1)[0].removeprefix("process ").strip()
         names = [_function(f) for f in frames[frames.index(threads[0]) + 1 :]] if threads else []

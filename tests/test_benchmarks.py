@@ -74,7 +74,8 @@ def test_profile_samples_go_to_the_deepest_bucket_of_the_worker_main_thread(
     tmp_path: Path,
 ) -> None:
     sup = 'process 10:"python -m automl run s.yaml"'
-    worker = sup + ';process 11:"python -c from multiprocessing.spawn import spawn_main"'
+    server = sup + ';process 11:"python -c from multiprocessing.forkserver import main"'
+    worker = server + ';process 13:"python -c from multiprocessing.forkserver import main"'
     trial = "worker_main (w.py:1);Study.optimize (s.py:2);Objective._train (o.py:3)"
     fit = trial + ";TensorFlowTrainer.fit (t.py:4);step (t.py:5)"
     raw = tmp_path / "raw.txt"
@@ -82,10 +83,11 @@ def test_profile_samples_go_to_the_deepest_bucket_of_the_worker_main_thread(
         "\n".join(
             [
                 f"{sup};thread (10): MainThread;main (cli.py:1) 50",
-                f"{worker};thread (11): MainThread;{fit} 300",
-                f"{worker};thread (11): MainThread;{fit};EpochReporter.on_epoch_end (o.py:9) 20",
-                f"{worker};thread (11): MainThread;{trial};clear_session (g.py:1) 40",
-                f"{worker};thread (12): Telemetry;Thread._bootstrap (t.py:1) 70",
+                f"{server};thread (11): MainThread;main (forkserver.py:1) 30",
+                f"{worker};thread (13): MainThread;{fit} 300",
+                f"{worker};thread (13): MainThread;{fit};EpochReporter.on_epoch_end (o.py:9) 20",
+                f"{worker};thread (13): MainThread;{trial};clear_session (g.py:1) 40",
+                f"{worker};thread (14): Telemetry;Thread._bootstrap (t.py:1) 70",
             ]
         ),
         encoding="utf-8",

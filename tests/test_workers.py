@@ -333,3 +333,36 @@ def test_a_worker_that_grew_retires_and_a_fresh_one_goes_on(tmp_path, monkeypatc
     all_trials = trials(storage, "retire")
     pids = [t.user_attrs["worker"]["pid"] for t in all_trials]
     assert pids[0] == pids[1] != pids[2]
+
+
+# ---- where worker processes come from -------------------------------------------------
+
+
+def _report_start(path: str) -> None:
+    """A worker's view of its start: what it already has loaded, where it is, what it sees."""
+    loaded = "tensorflow" in sys.modules and "mlflow" in sys.modules
+    Path(path).write_text(json.dumps([loaded, os.getcwd(), os.environ.get("AUTOML_PROBE")]))
+
+
+def test_a_worker_starts_with_tensorflow_loaded_and_its_callers_directory_and_environment(
+    tmp_path, monkeypatch
+):
+    """Workers fork from a server that imported TensorFlow once; that server may have been
+    started by an earlier run with another directory and environment, which a worker must not
+    take over (relative storage paths, KERAS_HOME, MLFLOW_* settings)."""
+    from automl.backend import start_process
+
+    seen = []
+    for name in ("first", "second"):
+        (tmp_path / name).mkdir()
+        monkeypatch.chdir(tmp_path / name)
+        monkeypatch.setenv("AUTOML_PROBE", name)
+        out = tmp_path / f"{name}.json"
+        proc = start_process(_report_start, (str(out),), f"probe-{name}")
+        proc.join(120)
+        assert proc.exitcode == 0
+        seen.append(json.loads(out.read_text()))
+    assert seen == [
+        [True, str(tmp_path / "first"), "first"],
+        [True, str(tmp_path / "second"), "second"],
+    ]
