@@ -68,6 +68,12 @@ class EpochReporter(keras.callbacks.Callback):
             raise optuna.TrialPruned(f"pruned at epoch {epoch + 1}")
 
 
+def _record_training(trial: optuna.Trial, out: Outcome) -> None:
+    """Epochs trained and seconds inside `model.fit`: the rest of the trial is overhead."""
+    trial.set_user_attr("epochs", len(out.history))
+    trial.set_user_attr("fit_seconds", round(out.fit_seconds, 3))
+
+
 def fail(trial: optuna.Trial, reason: str) -> TrialFailed:
     trial.set_user_attr("fail_reason", reason)
     return TrialFailed(reason)
@@ -121,22 +127,23 @@ class Objective:
         reporter = EpochReporter(trial, self.spec.metric, out.history)
         started = time.perf_counter()
         try:
-            model.fit(
-                train,
-                validation_data=val,
-                epochs=self.spec.epochs,
-                callbacks=[reporter],
-                shuffle=False,
-                verbose=0,  # the pipeline shuffles
-            )
+            try:
+                model.fit(
+                    train,
+                    validation_data=val,
+                    epochs=self.spec.epochs,
+                    callbacks=[reporter],
+                    shuffle=False,
+                    verbose=0,  # the pipeline shuffles
+                )
+            finally:
+                out.fit_seconds = time.perf_counter() - started
         except optuna.TrialPruned:
-            trial.set_user_attr("epochs", len(out.history))
+            _record_training(trial, out)
             raise
         except Exception as exc:  # noqa: BLE001 - any training error fails this trial only
             raise fail(trial, f"training failed: {type(exc).__name__}: {exc}") from None
-        finally:
-            out.fit_seconds = time.perf_counter() - started
-        trial.set_user_attr("epochs", len(out.history))
+        _record_training(trial, out)
         if reporter.diverged is not None:
             raise fail(trial, f"diverged: {reporter.diverged}")
         out.model = model

@@ -15,9 +15,11 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import shutil
 import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -262,6 +264,13 @@ class TrialTracker:
         self._outcomes: dict[int, Outcome] = {}
         self._run_ids: dict[int, str] = {}
         self._trials: dict[int, optuna.Trial] = {}
+        # Drawing a trial's curves takes matplotlib ~0.1 s: a thread draws them while the next
+        # trial trains. Optuna attaches an artifact to a trial only while it runs, so each trial
+        # gets its curves' artifact at its start (a placeholder image), overwritten once drawn.
+        self._drawing = ThreadPoolExecutor(1, thread_name_prefix="automl-curves")
+        self._curve_ids: dict[int, str] = {}
+        self._placeholder = Path(tempfile.mkdtemp(prefix="automl-curves-")) / artifacts.CURVES_FILE
+        artifacts.plot_learning_curves([], self._placeholder, "the curves follow when it ends")
 
     def trial_started(self, trial: optuna.Trial, hp: Hyperparameters) -> None:
         study_id = trial.study._study_id  # as in start_study_run
@@ -285,36 +294,52 @@ class TrialTracker:
             url = run_url(self.run.tracking_uri, self.run.experiment_id, run_id)
             trial.set_user_attr(RUN_URL_ATTR, url)
         self.client.log_batch(run_id, params=_params(hp.as_dict()))
+        from optuna.artifacts import upload_artifact
+
+        self._curve_ids[trial.number] = upload_artifact(
+            artifact_store=self.artifact_store,
+            file_path=str(self._placeholder),
+            study_or_trial=trial,
+            mimetype="image/png",
+        )
 
     def collect(self, outcome: Outcome) -> None:
-        """Keep the outcome for the run, and store its artifacts while the trial still runs."""
+        """Keep the outcome for the run; store the model while the trial still runs, and hand
+        its curves to the drawing thread."""
         self._outcomes[outcome.number] = outcome
         trial = self._trials.pop(outcome.number, None)
         run_id = self._run_ids.get(outcome.number)
         if trial is None or run_id is None:
             return
+        self._drawing.submit(self._store_curves, run_id, outcome)
+        if outcome.model is None or outcome.value is None:
+            return
         try:
             with tempfile.TemporaryDirectory(prefix="automl-trial-") as tmp:
-                if outcome.history:
-                    self._store_curves(trial, run_id, outcome, Path(tmp))
-                if outcome.model is not None and outcome.value is not None:
-                    self._keep_if_top(trial, run_id, outcome, Path(tmp))
-        except Exception as exc:  # noqa: BLE001 - a trial that trained is not lost to its files
-            print(
-                f"warning: trial {outcome.number}: its artifacts were not stored: "
-                f"{type(exc).__name__}: {exc}",
-                file=sys.stderr,
-            )
+                self._keep_if_top(trial, run_id, outcome, Path(tmp))
+        except Exception as exc:  # noqa: BLE001 - a trial that trained is not lost to its file
+            _warn(outcome.number, "its model was not stored", exc)
 
-    def _store_curves(self, trial: optuna.Trial, run_id: str, outcome: Outcome, tmp: Path) -> None:
-        from optuna.artifacts import upload_artifact
+    def close(self) -> None:
+        """Wait for the curves still being drawn; a worker calls this before it exits."""
+        self._drawing.shutdown(wait=True)
+        shutil.rmtree(self._placeholder.parent, ignore_errors=True)
 
-        title = f"{self.spec.name} trial {outcome.number}"
-        png = artifacts.plot_learning_curves(outcome.history, tmp / artifacts.CURVES_FILE, title)
-        self.client.log_artifact(run_id, str(png), artifacts.CURVES_DIR)
-        upload_artifact(
-            artifact_store=self.artifact_store, file_path=str(png), study_or_trial=trial
-        )
+    def _store_curves(self, run_id: str, outcome: Outcome) -> None:
+        """On the drawing thread: the plot into the trial's MLflow run and over its placeholder."""
+        try:
+            with tempfile.TemporaryDirectory(prefix="automl-curves-") as tmp:
+                title = f"{self.spec.name} trial {outcome.number}"
+                png = artifacts.plot_learning_curves(
+                    outcome.history, Path(tmp) / artifacts.CURVES_FILE, title
+                )
+                self.client.log_artifact(run_id, str(png), artifacts.CURVES_DIR)
+                artifact_id = self._curve_ids.pop(outcome.number, None)
+                if artifact_id is not None:
+                    with png.open("rb") as image:
+                        self.artifact_store.write(artifact_id, image)
+        except Exception as exc:  # noqa: BLE001 - the trial's numbers are stored anyway
+            _warn(outcome.number, "its curves were not stored", exc)
 
     def _keep_if_top(self, trial: optuna.Trial, run_id: str, outcome: Outcome, tmp: Path) -> None:
         """Save the model if it is among the K best so far; drop the ones it pushes out."""
@@ -358,6 +383,10 @@ class TrialTracker:
             tags["automl.fail_reason"] = str(reason)[:5000]
         self.client.log_batch(run_id, metrics=metrics, tags=_tags(tags))
         self.client.set_terminated(run_id, status=STATUS.get(state, "FAILED"))
+
+
+def _warn(number: int, what: str, exc: Exception) -> None:
+    print(f"warning: trial {number}: {what}: {type(exc).__name__}: {exc}", file=sys.stderr)
 
 
 def drop_model(client: MlflowClient, tracking_uri: str, trial: optuna.trial.FrozenTrial) -> None:

@@ -257,52 +257,56 @@ def worker_main(args: WorkerArgs, stop: _WorkerStop) -> int:
 
     process = psutil.Process()
     baseline: float | None = None
-    while True:
-        running.clear()
-        with lock:
-            # Counting and starting under the study lock: no two workers take the last slot.
+    try:
+        while True:
+            running.clear()
+            with lock:
+                # Counting and starting under the study lock: no two workers take the last slot.
+                if stop.reason is not None:
+                    return INTERRUPTED
+                if args.deadline is not None and time.time() >= args.deadline:
+                    return DONE
+                trials = study.get_trials(deepcopy=False)
+                if work_left(trials, args.budget) <= 0:
+                    if run is not None and all(t.state.is_finished() for t in trials):
+                        _finalize(study, args, run, data)
+                    return DONE
+                try:
+                    study.optimize(
+                        run_trial,
+                        n_trials=1,
+                        catch=(TrialFailed,),
+                        callbacks=[tracker] if tracker else [],
+                        gc_after_trial=False,
+                    )
+                except KeyboardInterrupt:
+                    # Optuna has failed the trial (the reason is set above): end its MLflow run
+                    # and queue it again for whoever runs the study next.
+                    failed = study._storage.get_trial(running[0]._trial_id)
+                    requeue(study, failed, died=False)
+                    if tracker is not None:
+                        tracker(study, failed)
+                    return INTERRUPTED
+                except (ValueError, optuna.exceptions.UpdateFinishedTrialError):
+                    # Another process failed this trial under us (its heartbeat looked stale) and
+                    # queued it again: this worker's result has nowhere to go; carry on.
+                    if not running or not _retried(study, running[0]):
+                        raise
             if stop.reason is not None:
                 return INTERRUPTED
-            if args.deadline is not None and time.time() >= args.deadline:
-                return DONE
-            trials = study.get_trials(deepcopy=False)
-            if work_left(trials, args.budget) <= 0:
-                if run is not None and all(t.state.is_finished() for t in trials):
-                    _finalize(study, args, run, data)
-                return DONE
-            try:
-                study.optimize(
-                    run_trial,
-                    n_trials=1,
-                    catch=(TrialFailed,),
-                    callbacks=[tracker] if tracker else [],
-                    gc_after_trial=False,
-                )
-            except KeyboardInterrupt:
-                # Optuna has failed the trial (the reason is set above): end its MLflow run
-                # and queue it again for whoever runs the study next.
-                failed = study._storage.get_trial(running[0]._trial_id)
-                requeue(study, failed, died=False)
-                if tracker is not None:
-                    tracker(study, failed)
-                return INTERRUPTED
-            except (ValueError, optuna.exceptions.UpdateFinishedTrialError):
-                # Another process failed this trial under us (its heartbeat looked stale) and
-                # queued it again: this worker's result has nowhere to go; carry on.
-                if not running or not _retried(study, running[0]):
-                    raise
-        if stop.reason is not None:
-            return INTERRUPTED
-        rss = process.memory_info().rss / 2**20
-        if baseline is None:
-            baseline = rss
-        elif rss - baseline > args.rss_growth_limit_mb:
-            return RETIRED
+            rss = process.memory_info().rss / 2**20
+            if baseline is None:
+                baseline = rss
+            elif rss - baseline > args.rss_growth_limit_mb:
+                return RETIRED
+    finally:
+        if tracker is not None:
+            tracker.close()  # the last trials' curves are still being drawn
 
 
 def _wait_for_tracking(study: optuna.Study, args: WorkerArgs) -> Any:
     """The study's MLflow experiment and parent run in this worker's tracking store, once a
-    supervisor has set them up (it does so while its workers import TensorFlow). Supervisors
+    supervisor has set them up (it does so while the fork server imports TensorFlow). Supervisors
     sharing a store share the parent run, so any of them may be the one that wrote it."""
     from automl.tracking import TRACKING_ATTR, StudyRun, store_key
 

@@ -24,6 +24,7 @@ Arms:
 from __future__ import annotations
 
 import argparse
+import functools
 import itertools
 import json
 import os
@@ -38,8 +39,10 @@ from typing import Any
 from benchmarks import workload
 from benchmarks.workload import BOOLEAN, SPACE, Data, searched_bounds, searched_name
 
-ARMS = ("automl", "optuna", "kt-hyperband", "kt-random", "grid")
-CORE = ("automl", "optuna", "kt-hyperband")  # the default; kt-random and grid take longer
+ARMS = ("automl", "automl-2w", "optuna", "kt-hyperband", "kt-random", "grid")
+# The default; kt-random and grid take longer. automl-2w: `--workers 2`, as a user of a 2-core
+# machine would run it (the other tools run one trial at a time).
+CORE = ("automl", "automl-2w", "optuna", "kt-hyperband")
 RESULTS = Path(__file__).parent / "results" / "compare"
 # The lesson's grid: 3 learning rates x 2 β1 x 2 depths x BN on/off = 24 cells of EPOCHS epochs.
 GRID: dict[str, list[Any]] = {
@@ -72,12 +75,14 @@ def curve(runs: Sequence[tuple[int, float | None]]) -> list[tuple[int, float]]:
 # --- the arms: each returns its record; `seconds` counts from this process's start -----------
 
 
-def arm_automl(seed: int, data: Data, trials: int, epochs: int) -> dict[str, Any]:
+def arm_automl(
+    seed: int, data: Data, trials: int, epochs: int, workers: int = 1
+) -> dict[str, Any]:
     from benchmarks.automl_cli import end_time, gaps, run_automl
 
     spec = workload.study_file(f"bench-{seed}", seed, trials=trials, epochs=epochs)
     with tempfile.TemporaryDirectory(prefix="bench-automl-") as folder:
-        run = run_automl(spec, Path(folder))
+        run = run_automl(spec, Path(folder), workers=workers)
     done = sorted(run.trials, key=end_time)
     best = max(run.complete(), key=lambda t: t.value or 0.0)
     retrained_val, test = retrain(
@@ -92,7 +97,8 @@ def arm_automl(seed: int, data: Data, trials: int, epochs: int) -> dict[str, Any
         "trials": len(run.trials),
         # automl retires a worker whose memory grew too much; its successor starts afresh.
         "worker_processes": len({t.user_attrs.get("worker", {}).get("pid") for t in run.trials}),
-        "restart_seconds": sum(gaps(run)[1]),
+        # With one worker, the gaps where a fresh worker took over.
+        "restart_seconds": sum(gaps(run)[1]) if workers == 1 else None,
         "curve": curve(
             [
                 (len(t.intermediate_values), t.value if t.state.name == "COMPLETE" else None)
@@ -274,6 +280,7 @@ def arm_grid(seed: int, data: Data, trials: int, epochs: int) -> dict[str, Any]:
 
 RUNNERS: dict[str, Callable[[int, Data, int, int], dict[str, Any]]] = {
     "automl": arm_automl,
+    "automl-2w": functools.partial(arm_automl, workers=2),
     "optuna": arm_optuna,
     "kt-hyperband": arm_keras_tuner("kt-hyperband"),
     "kt-random": arm_keras_tuner("kt-random"),
@@ -336,25 +343,27 @@ def table(folder: Path) -> str:
         "",
         _grid_match(by_arm),
     ]
-    restarts = [r for r in by_arm.get("automl", []) if "worker_processes" in r]
+    restarts = [r for r in by_arm.get("automl", []) if r.get("restart_seconds") is not None]
     if restarts:
         lines += [
             "",
             "automl's worker processes (each after the first replaced a retired one) and the "
             "seconds spent waiting for them: "
             + ", ".join(
-                f"seed {r['seed']}: {r['worker_processes']}, {r['restart_seconds']:.0f} s"
+                f"seed {r['seed']}: {r['worker_processes']}, {r['restart_seconds']:.1f} s"
                 for r in restarts
             ),
         ]
-    retrained = [r for r in by_arm.get("automl", []) if "retrained_val" in r]
+    retrained = [
+        r for arm in ("automl", "automl-2w") for r in by_arm.get(arm, []) if "retrained_val" in r
+    ]
     if retrained:
         lines += [
             "",
             "automl's best trial retrained for the test score (val acc in the study -> "
             "retrained): "
             + ", ".join(
-                f"seed {r['seed']}: {r['best_val']:.4f} -> {r['retrained_val']:.4f}"
+                f"{r['arm']} seed {r['seed']}: {r['best_val']:.4f} -> {r['retrained_val']:.4f}"
                 for r in retrained
             ),
         ]
@@ -370,7 +379,7 @@ def _grid_match(by_arm: dict[str, list[dict[str, Any]]]) -> str:
         "| arm | seed | grid best val | grid epochs | epochs to reach it | share of grid's |",
         "| --- | --- | --- | --- | --- | --- |",
     ]
-    for arm in ("automl", "optuna", "kt-hyperband", "kt-random"):
+    for arm in ("automl", "automl-2w", "optuna", "kt-hyperband", "kt-random"):
         for r in by_arm.get(arm, []):
             g = grids.get(r["seed"])
             if g is None:

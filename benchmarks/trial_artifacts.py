@@ -4,7 +4,8 @@ end-of-study step, measured on digits with the real tracker and stores.
     python -m benchmarks.trial_artifacts [--repeats 7] [--out benchmarks/trial_artifacts.json]
 
 Each repeat is one trial's `TrialTracker.collect` (the time the worker spends between the end
-of training and Optuna settling the trial), split into its parts. The end-of-study step is
+of training and Optuna settling the trial: the curves are drawn on a thread meanwhile, so
+`collect` is the model file's part), and its parts timed one by one. The end-of-study step is
 timed in-process (TensorFlow already loaded) and as the child process `automl run` starts.
 """
 
@@ -106,6 +107,7 @@ def main() -> None:
         parts["log"].append(t3 - t2)
         parts["upload"].append(t5 - t4)
         keras.backend.clear_session()
+    tracker.close()
 
     started = time.perf_counter()
     finalize_study(spec, storage, study_run)

@@ -39,6 +39,9 @@ def test_a_real_trial_reports_every_epoch_and_returns_the_last_value() -> None:
     assert trial.user_attrs["epochs"] == 3 and isinstance(trial.user_attrs["seed"], int)
     assert set(outcomes[0].history[0]) >= {"loss", "accuracy", "val_loss", "val_accuracy"}
     assert outcomes[0].model is not None
+    # The seconds inside model.fit, which the trial's duration contains.
+    duration = (trial.datetime_complete - trial.datetime_start).total_seconds()
+    assert 0 < trial.user_attrs["fit_seconds"] < duration
 
 
 def test_a_diverging_trial_fails_with_its_reason_and_the_study_goes_on() -> None:
@@ -77,6 +80,7 @@ def test_a_trial_below_the_threshold_is_pruned_at_its_first_epoch() -> None:
     assert trial.state == optuna.trial.TrialState.PRUNED
     assert list(trial.intermediate_values) == [1]
     assert trial.user_attrs["epochs"] == 1 and len(outcomes[0].history) == 1
+    assert trial.user_attrs["fit_seconds"] > 0
     assert outcomes[0].model is None
 
 

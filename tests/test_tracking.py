@@ -241,6 +241,7 @@ def test_pruned_and_failed_runs_are_marked_not_finished(
     failed.set_user_attr("fail_reason", "diverged: loss became nan at epoch 1")
     study.tell(failed, state=optuna.trial.TrialState.FAIL)
     tracker(study, study.trials[failed.number])
+    tracker.close()
 
     experiment = study.user_attrs["mlflow_experiment_id"]
     runs = {
