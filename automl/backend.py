@@ -16,7 +16,7 @@ import os
 import sys
 from collections.abc import Callable, Iterator
 from types import ModuleType
-from typing import Any
+from typing import Any, cast
 
 
 @contextlib.contextmanager
@@ -45,7 +45,7 @@ def load_keras() -> ModuleType:
     return keras
 
 
-def worker_context() -> multiprocessing.context.BaseContext:
+def worker_context() -> multiprocessing.context.ForkServerContext:
     """Where worker processes come from: forked from one server process that has imported
     TensorFlow, Keras, Optuna and MLflow once (`automl.preload`, about 6 s), so a worker that
     replaces a retired one starts in a fraction of a second instead of importing them again.
@@ -53,7 +53,7 @@ def worker_context() -> multiprocessing.context.BaseContext:
     The server never runs a TensorFlow op, so no TensorFlow thread pool or device exists to be
     broken by the fork; each worker sets its threads and GPU before its first op.
     """
-    ctx = multiprocessing.get_context("forkserver")
+    ctx = cast(multiprocessing.context.ForkServerContext, multiprocessing.get_context("forkserver"))
     ctx.set_forkserver_preload(["automl.preload"])
     # Start it now: it imports while the caller does other work, and the first worker's
     # start waits only for what is left of that.
