@@ -19,7 +19,7 @@ import shutil
 import sys
 import tempfile
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -249,7 +249,14 @@ def _tags(values: dict[str, Any]) -> list[Any]:
 
 
 class TrialTracker:
-    """Writes each trial's MLflow run; an Optuna callback, fed by the objective's outcomes."""
+    """Writes each trial's MLflow run; an Optuna callback, fed by the objective's outcomes.
+
+    Its writes go through one thread, in order, while trials train: a trial's run is created
+    as the trial starts and closed after it ends, and its curves are drawn (matplotlib, ~0.1 s)
+    meanwhile, none of it between one trial and the next. The worker waits for that thread only
+    where Optuna needs a write before the trial ends (a user attribute, an artifact) and before
+    it exits (`close`).
+    """
 
     def __init__(self, run: StudyRun, spec: StudySpec, storage_url: str) -> None:
         from optuna.artifacts import FileSystemArtifactStore
@@ -261,57 +268,30 @@ class TrialTracker:
         folder = artifacts.artifact_dir(storage_url)
         folder.mkdir(parents=True, exist_ok=True)
         self.artifact_store = FileSystemArtifactStore(folder)
-        self._outcomes: dict[int, Outcome] = {}
-        self._run_ids: dict[int, str] = {}
+        self._writer = ThreadPoolExecutor(1, thread_name_prefix="automl-mlflow")
+        self._runs: dict[int, Future[str]] = {}  # trial number -> its run id, once created
         self._trials: dict[int, optuna.Trial] = {}
-        # Drawing a trial's curves takes matplotlib ~0.1 s: a thread draws them while the next
-        # trial trains. Optuna attaches an artifact to a trial only while it runs, so each trial
-        # gets its curves' artifact at its start (a placeholder image), overwritten once drawn.
-        self._drawing = ThreadPoolExecutor(1, thread_name_prefix="automl-curves")
+        self._outcomes: dict[int, Outcome] = {}
+        # Optuna attaches an artifact to a trial only while it runs: each trial's curves start
+        # as a placeholder image, overwritten once drawn.
         self._curve_ids: dict[int, str] = {}
         self._placeholder = Path(tempfile.mkdtemp(prefix="automl-curves-")) / artifacts.CURVES_FILE
         artifacts.plot_learning_curves([], self._placeholder, "the curves follow when it ends")
 
     def trial_started(self, trial: optuna.Trial, hp: Hyperparameters) -> None:
-        study_id = trial.study._study_id  # as in start_study_run
-        tags = {
-            "mlflow.parentRunId": self.run.parent_run_id,
-            "automl.study": self.spec.name,
-            "automl.study_id": str(study_id),
-            "automl.trial_number": str(trial.number),
-            "automl.state": "RUNNING",
-            "automl.storage": self.storage,
-            NOTE_TAG: dashboard_note(self.spec.name, self.storage, study_id, trial.number),
-        }
-        run = self.client.create_run(
-            self.run.experiment_id, run_name=f"trial-{trial.number}", tags=tags
-        )
-        run_id = run.info.run_id
-        self._run_ids[trial.number] = run_id
         self._trials[trial.number] = trial
-        trial.set_user_attr(RUN_ID_ATTR, run_id)
-        if is_server(self.run.tracking_uri):
-            url = run_url(self.run.tracking_uri, self.run.experiment_id, run_id)
-            trial.set_user_attr(RUN_URL_ATTR, url)
-        self.client.log_batch(run_id, params=_params(hp.as_dict()))
-        from optuna.artifacts import upload_artifact
-
-        self._curve_ids[trial.number] = upload_artifact(
-            artifact_store=self.artifact_store,
-            file_path=str(self._placeholder),
-            study_or_trial=trial,
-            mimetype="image/png",
-        )
+        self._runs[trial.number] = self._writer.submit(self._start_run, trial, hp)
 
     def collect(self, outcome: Outcome) -> None:
         """Keep the outcome for the run; store the model while the trial still runs, and hand
-        its curves to the drawing thread."""
+        its curves to the writer thread."""
         self._outcomes[outcome.number] = outcome
         trial = self._trials.pop(outcome.number, None)
-        run_id = self._run_ids.get(outcome.number)
-        if trial is None or run_id is None:
+        started = self._runs.get(outcome.number)
+        if trial is None or started is None:
             return
-        self._drawing.submit(self._store_curves, run_id, outcome)
+        run_id = started.result()  # its attributes are written before the trial ends
+        self._writer.submit(self._store_curves, run_id, outcome)
         if outcome.model is None or outcome.value is None:
             return
         try:
@@ -320,26 +300,16 @@ class TrialTracker:
         except Exception as exc:  # noqa: BLE001 - a trial that trained is not lost to its file
             _warn(outcome.number, "its model was not stored", exc)
 
-    def close(self) -> None:
-        """Wait for the curves still being drawn; a worker calls this before it exits."""
-        self._drawing.shutdown(wait=True)
-        shutil.rmtree(self._placeholder.parent, ignore_errors=True)
+    def __call__(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+        started = self._runs.pop(trial.number, None)
+        outcome = self._outcomes.pop(trial.number, None)
+        if started is not None:
+            self._writer.submit(self._finish_run, started.result(), trial, outcome)
 
-    def _store_curves(self, run_id: str, outcome: Outcome) -> None:
-        """On the drawing thread: the plot into the trial's MLflow run and over its placeholder."""
-        try:
-            with tempfile.TemporaryDirectory(prefix="automl-curves-") as tmp:
-                title = f"{self.spec.name} trial {outcome.number}"
-                png = artifacts.plot_learning_curves(
-                    outcome.history, Path(tmp) / artifacts.CURVES_FILE, title
-                )
-                self.client.log_artifact(run_id, str(png), artifacts.CURVES_DIR)
-                artifact_id = self._curve_ids.pop(outcome.number, None)
-                if artifact_id is not None:
-                    with png.open("rb") as image:
-                        self.artifact_store.write(artifact_id, image)
-        except Exception as exc:  # noqa: BLE001 - the trial's numbers are stored anyway
-            _warn(outcome.number, "its curves were not stored", exc)
+    def close(self) -> None:
+        """Wait for the writes still queued; a worker calls this before it exits."""
+        self._writer.shutdown(wait=True)
+        shutil.rmtree(self._placeholder.parent, ignore_errors=True)
 
     def _keep_if_top(self, trial: optuna.Trial, run_id: str, outcome: Outcome, tmp: Path) -> None:
         """Save the model if it is among the K best so far; drop the ones it pushes out."""
@@ -361,13 +331,60 @@ class TrialTracker:
             if t.number in before - after:
                 drop_model(self.client, self.run.tracking_uri, t)
 
-    def __call__(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+    # --- on the writer thread
+
+    def _start_run(self, trial: optuna.Trial, hp: Hyperparameters) -> str:
+        from optuna.artifacts import upload_artifact
+
+        study_id = trial.study._study_id  # as in start_study_run
+        tags = {
+            "mlflow.parentRunId": self.run.parent_run_id,
+            "automl.study": self.spec.name,
+            "automl.study_id": str(study_id),
+            "automl.trial_number": str(trial.number),
+            "automl.state": "RUNNING",
+            "automl.storage": self.storage,
+            NOTE_TAG: dashboard_note(self.spec.name, self.storage, study_id, trial.number),
+        }
+        run = self.client.create_run(
+            self.run.experiment_id, run_name=f"trial-{trial.number}", tags=tags
+        )
+        run_id = run.info.run_id
+        trial.set_user_attr(RUN_ID_ATTR, run_id)
+        if is_server(self.run.tracking_uri):
+            url = run_url(self.run.tracking_uri, self.run.experiment_id, run_id)
+            trial.set_user_attr(RUN_URL_ATTR, url)
+        self.client.log_batch(run_id, params=_params(hp.as_dict()))
+        self._curve_ids[trial.number] = upload_artifact(
+            artifact_store=self.artifact_store,
+            file_path=str(self._placeholder),
+            study_or_trial=trial,
+            mimetype="image/png",
+        )
+        return run_id
+
+    def _store_curves(self, run_id: str, outcome: Outcome) -> None:
+        """The plot into the trial's MLflow run and over its placeholder."""
+        try:
+            with tempfile.TemporaryDirectory(prefix="automl-curves-") as tmp:
+                title = f"{self.spec.name} trial {outcome.number}"
+                png = artifacts.plot_learning_curves(
+                    outcome.history, Path(tmp) / artifacts.CURVES_FILE, title
+                )
+                self.client.log_artifact(run_id, str(png), artifacts.CURVES_DIR)
+                artifact_id = self._curve_ids.pop(outcome.number, None)
+                if artifact_id is not None:
+                    with png.open("rb") as image:
+                        self.artifact_store.write(artifact_id, image)
+        except Exception as exc:  # noqa: BLE001 - the trial's numbers are stored anyway
+            _warn(outcome.number, "its curves were not stored", exc)
+
+    def _finish_run(
+        self, run_id: str, trial: optuna.trial.FrozenTrial, outcome: Outcome | None
+    ) -> None:
+        """Per-epoch metrics, the trial's value and state; the run ends as the trial did."""
         from mlflow.entities import Metric
 
-        run_id = self._run_ids.pop(trial.number, None)
-        outcome = self._outcomes.pop(trial.number, None)
-        if run_id is None:
-            return
         state = trial.state.name
         now = int(time.time() * 1000)
         metrics = []
@@ -381,9 +398,11 @@ class TrialTracker:
         reason = trial.user_attrs.get("fail_reason")
         if reason:
             tags["automl.fail_reason"] = str(reason)[:5000]
-        self.client.log_batch(run_id, metrics=metrics, tags=_tags(tags))
-        self.client.set_terminated(run_id, status=STATUS.get(state, "FAILED"))
-
+        try:
+            self.client.log_batch(run_id, metrics=metrics, tags=_tags(tags))
+            self.client.set_terminated(run_id, status=STATUS.get(state, "FAILED"))
+        except Exception as exc:  # noqa: BLE001 - the trial itself is settled in Optuna
+            _warn(trial.number, "its MLflow run was not closed", exc)
 
 def _warn(number: int, what: str, exc: Exception) -> None:
     print(f"warning: trial {number}: {what}: {type(exc).__name__}: {exc}", file=sys.stderr)
