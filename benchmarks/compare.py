@@ -39,10 +39,21 @@ from typing import Any
 from benchmarks import workload
 from benchmarks.workload import BOOLEAN, SPACE, Data, searched_bounds, searched_name
 
-ARMS = ("automl", "automl-2w", "optuna", "kt-hyperband", "kt-random", "grid")
-# The default; kt-random and grid take longer. automl-2w: `--workers 2`, as a user of a 2-core
-# machine would run it (the other tools run one trial at a time).
-CORE = ("automl", "automl-2w", "optuna", "kt-hyperband")
+ARMS = (
+    "automl",
+    "automl-sha",
+    "automl-2w",
+    "automl-2w-sha",
+    "optuna",
+    "kt-hyperband",
+    "kt-random",
+    "grid",
+)
+# The default; kt-random and grid take longer. -2w: `--workers 2`, as a user of a 2-core machine
+# would run it (the other tools run one trial at a time); -sha: successive halving instead of
+# Hyperband (the same rungs at 1, 3, 9 epochs, its most aggressive bracket alone).
+CORE = ("automl", "automl-sha", "automl-2w-sha", "optuna", "kt-hyperband")
+SHA = {"name": "sha", "min_resource": 1, "reduction_factor": 3}
 RESULTS = Path(__file__).parent / "results" / "compare"
 # The lesson's grid: 3 learning rates x 2 β1 x 2 depths x BN on/off = 24 cells of EPOCHS epochs.
 GRID: dict[str, list[Any]] = {
@@ -76,11 +87,18 @@ def curve(runs: Sequence[tuple[int, float | None]]) -> list[tuple[int, float]]:
 
 
 def arm_automl(
-    seed: int, data: Data, trials: int, epochs: int, workers: int = 1
+    seed: int,
+    data: Data,
+    trials: int,
+    epochs: int,
+    workers: int = 1,
+    pruner: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     from benchmarks.automl_cli import end_time, gaps, run_automl
 
     spec = workload.study_file(f"bench-{seed}", seed, trials=trials, epochs=epochs)
+    if pruner is not None:
+        spec["pruner"] = pruner
     with tempfile.TemporaryDirectory(prefix="bench-automl-") as folder:
         run = run_automl(spec, Path(folder), workers=workers)
     done = sorted(run.trials, key=end_time)
@@ -280,7 +298,9 @@ def arm_grid(seed: int, data: Data, trials: int, epochs: int) -> dict[str, Any]:
 
 RUNNERS: dict[str, Callable[[int, Data, int, int], dict[str, Any]]] = {
     "automl": arm_automl,
+    "automl-sha": functools.partial(arm_automl, pruner=SHA),
     "automl-2w": functools.partial(arm_automl, workers=2),
+    "automl-2w-sha": functools.partial(arm_automl, workers=2, pruner=SHA),
     "optuna": arm_optuna,
     "kt-hyperband": arm_keras_tuner("kt-hyperband"),
     "kt-random": arm_keras_tuner("kt-random"),
@@ -343,19 +363,24 @@ def table(folder: Path) -> str:
         "",
         _grid_match(by_arm),
     ]
-    restarts = [r for r in by_arm.get("automl", []) if r.get("restart_seconds") is not None]
+    restarts = [
+        r for arm in ARMS if arm.startswith("automl") for r in by_arm.get(arm, [])
+        if r.get("restart_seconds") is not None
+    ]
     if restarts:
         lines += [
             "",
             "automl's worker processes (each after the first replaced a retired one) and the "
             "seconds spent waiting for them: "
             + ", ".join(
-                f"seed {r['seed']}: {r['worker_processes']}, {r['restart_seconds']:.1f} s"
+                f"{r['arm']} seed {r['seed']}: {r['worker_processes']}, "
+                f"{r['restart_seconds']:.1f} s"
                 for r in restarts
             ),
         ]
     retrained = [
-        r for arm in ("automl", "automl-2w") for r in by_arm.get(arm, []) if "retrained_val" in r
+        r for arm in ARMS if arm.startswith("automl") for r in by_arm.get(arm, [])
+        if "retrained_val" in r
     ]
     if retrained:
         lines += [
@@ -379,7 +404,7 @@ def _grid_match(by_arm: dict[str, list[dict[str, Any]]]) -> str:
         "| arm | seed | grid best val | grid epochs | epochs to reach it | share of grid's |",
         "| --- | --- | --- | --- | --- | --- |",
     ]
-    for arm in ("automl", "automl-2w", "optuna", "kt-hyperband", "kt-random"):
+    for arm in ARMS[:-1]:  # every arm but the grid itself
         for r in by_arm.get(arm, []):
             g = grids.get(r["seed"])
             if g is None:
