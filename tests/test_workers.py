@@ -366,3 +366,17 @@ def test_a_worker_starts_with_tensorflow_loaded_and_its_callers_directory_and_en
         [True, str(tmp_path / "first"), "first"],
         [True, str(tmp_path / "second"), "second"],
     ]
+
+
+def test_the_fork_server_loads_tensorflow_without_starting_its_runtime():
+    """Each worker picks its GPU and thread pools before TensorFlow's runtime starts; a runtime
+    started in the server by what it preloads would be inherited, half-broken, by every fork."""
+    probe = (
+        "import automl.preload\n"
+        "from tensorflow.python.eager import context\n"
+        "print(context.context()._context_handle is not None)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=120
+    )
+    assert out.stdout.strip().splitlines()[-1] == "False"
