@@ -178,7 +178,7 @@ def _follow_supervisor(supervisor: int) -> None:
 
 
 def _configure_process(args: WorkerArgs) -> None:
-    """Before TensorFlow loads: quiet logs, this worker's GPU, its share of the cores."""
+    """Before TensorFlow's runtime starts: quiet logs, this worker's GPU, its share of the cores."""
     os.environ.update(gpu_environment(args.gpu))
     from automl.backend import load_keras
 
@@ -323,7 +323,7 @@ def _wait_for_tracking(study: optuna.Study, args: WorkerArgs) -> Any:
 
 def _finalize(study: optuna.Study, args: WorkerArgs, run: Any, data: Any) -> None:
     """The last worker to finish scores and registers the best model: it has TensorFlow and
-    the data loaded, where the supervisor would need a fresh process (seconds to import)."""
+    the data loaded, where the supervisor would need another process and the data again."""
     from automl.finalize import finalize_study, needs_finalizing
 
     if needs_finalizing(study):
