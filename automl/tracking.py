@@ -368,6 +368,8 @@ class TrialTracker:
         try:
             with tempfile.TemporaryDirectory(prefix="automl-curves-") as tmp:
                 title = f"{self.spec.name} trial {outcome.number}"
+                if not outcome.history:
+                    title += ": no epoch finished"  # it failed before (the model did not build)
                 png = artifacts.plot_learning_curves(
                     outcome.history, Path(tmp) / artifacts.CURVES_FILE, title
                 )
