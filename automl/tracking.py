@@ -276,7 +276,10 @@ class TrialTracker:
         # as a placeholder image, overwritten once drawn.
         self._curve_ids: dict[int, str] = {}
         self._placeholder = Path(tempfile.mkdtemp(prefix="automl-curves-")) / artifacts.CURVES_FILE
-        artifacts.plot_learning_curves([], self._placeholder, "the curves follow when it ends")
+        # Drawn by the writer, first in its queue, before any trial's run uploads it.
+        self._writer.submit(
+            artifacts.plot_learning_curves, [], self._placeholder, "the curves follow when it ends"
+        )
 
     def trial_started(self, trial: optuna.Trial, hp: Hyperparameters) -> None:
         self._trials[trial.number] = trial
