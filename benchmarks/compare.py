@@ -53,6 +53,7 @@ ARMS = (
 # would run it (the other tools run one trial at a time); -sha: successive halving instead of
 # Hyperband (the same rungs at 1, 3, 9 epochs, its most aggressive bracket alone).
 CORE = ("automl", "automl-sha", "automl-2w-sha", "optuna", "kt-hyperband")
+AUTOML_ARMS = tuple(arm for arm in ARMS if arm.startswith("automl"))
 SHA = {"name": "sha", "min_resource": 1, "reduction_factor": 3}
 RESULTS = Path(__file__).parent / "results" / "compare"
 # The lesson's grid: 3 learning rates x 2 β1 x 2 depths x BN on/off = 24 cells of EPOCHS epochs.
@@ -364,7 +365,7 @@ def table(folder: Path) -> str:
         _grid_match(by_arm),
     ]
     restarts = [
-        r for arm in ARMS if arm.startswith("automl") for r in by_arm.get(arm, [])
+        r for arm in AUTOML_ARMS for r in by_arm.get(arm, [])
         if r.get("restart_seconds") is not None
     ]
     if restarts:
@@ -379,7 +380,7 @@ def table(folder: Path) -> str:
             ),
         ]
     retrained = [
-        r for arm in ARMS if arm.startswith("automl") for r in by_arm.get(arm, [])
+        r for arm in AUTOML_ARMS for r in by_arm.get(arm, [])
         if "retrained_val" in r
     ]
     if retrained:
@@ -404,7 +405,7 @@ def _grid_match(by_arm: dict[str, list[dict[str, Any]]]) -> str:
         "| arm | seed | grid best val | grid epochs | epochs to reach it | share of grid's |",
         "| --- | --- | --- | --- | --- | --- |",
     ]
-    for arm in ARMS[:-1]:  # every arm but the grid itself
+    for arm in (a for a in ARMS if a != "grid"):
         for r in by_arm.get(arm, []):
             g = grids.get(r["seed"])
             if g is None:

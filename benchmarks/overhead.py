@@ -116,20 +116,21 @@ def main(argv: list[str] | None = None) -> None:
     ]
     for name, value in rows:
         print(f"| {name} | {value:.3f} |")
-    steady = timing["in_trial_s"] + timing["gap_s"] - bare["fit_s"]
-    own = timing["in_trial_s"] + timing["gap_s"] - timing["fit_s"]
+    trial_s = timing["in_trial_s"] + timing["gap_s"]  # a trial and the gap to the next
+    steady = trial_s - bare["fit_s"]
+    own = trial_s - timing["fit_s"]
     print(
         f"\noverhead per trial, worker restarts included: {overhead:.3f} s = "
         f"{overhead / timing['period_s']:.1%} of a trial; without them (inside the trial and "
         f"the gap to the next): {steady:.3f} s = "
-        f"{steady / (timing['in_trial_s'] + timing['gap_s']):.1%} (goal <= 5%). The bare "
+        f"{steady / trial_s:.1%} (goal <= 5%). The bare "
         f"loop's own share outside fit (build, compile, clear_session): "
         f"{1 - bare['fit_s'] / bare['per_model_s']:.1%}"
     )
     print(
         f"\nmeasured inside automl's own trials (same process, same moment, so a change in the "
         f"machine's speed cancels out): outside model.fit {own:.3f} s = "
-        f"{own / (timing['in_trial_s'] + timing['gap_s']):.1%} of a trial and the gap to the next"
+        f"{own / trial_s:.1%} of a trial and the gap to the next"
     )
     if profile is not None:
         from benchmarks.profiler import table
