@@ -16,7 +16,7 @@ import keras
 import optuna
 
 from automl.data import Dataset, pipelines
-from automl.model import build_model
+from automl.model import build_model, build_training_state
 from automl.space import Hyperparameters, suggest
 from automl.spec import StudySpec
 
@@ -125,8 +125,9 @@ class Objective:
             raise fail(trial, f"the model does not build: {exc}") from None
         train, val = pipelines(self.data, hp.batch_size, seed)
         reporter = EpochReporter(trial, self.spec.metric, out.history)
-        started = time.perf_counter()
         try:
+            build_training_state(model, self.data.x_train[:2], self.data.y_train[:2])
+            started = time.perf_counter()
             try:
                 model.fit(
                     train,
