@@ -34,6 +34,9 @@ REGISTERED_TRIAL_TAG = "automl.registered_trial"
 REGISTERED_VERSION_TAG = "automl.registered_version"
 # Enough rows to infer the input signature's shape and dtype.
 SIGNATURE_ROWS = 4
+# A model file is written by its worker's writer thread after the trial ends: another worker
+# may still be writing the best one when the study's last trial finishes elsewhere.
+MODEL_WAIT_SECONDS = 30.0
 
 
 def finalize_study(
@@ -117,10 +120,23 @@ def load_trial_model(
     name = trial.user_attrs.get(artifacts.MODEL_ATTR)
     if run_id is None or name is None:
         return None
-    listed = {f.path for f in client.list_artifacts(run_id, artifacts.MODEL_DIR)}
-    if name not in listed:
-        return None  # it fell out of the top K, or saving it failed
+    if not _model_written(client, run_id, name, trial.number):
+        return None  # saving it failed, or it fell out of the top K
     return keras.models.load_model(client.download_artifacts(run_id, name, str(folder)))
+
+
+def _model_written(client: MlflowClient, run_id: str, name: str, number: int) -> bool:
+    """Whether the model file is in the run, waiting a while for a writer that is behind."""
+    end = time.monotonic() + MODEL_WAIT_SECONDS
+    waiting = False
+    while name not in {f.path for f in client.list_artifacts(run_id, artifacts.MODEL_DIR)}:
+        if time.monotonic() > end:
+            return False
+        if not waiting:
+            print(f"waiting for the model of trial {number}: its worker is still writing it")
+            waiting = True
+        time.sleep(0.5)
+    return True
 
 
 def score(model: keras.Model, data: Dataset) -> dict[str, float] | None:

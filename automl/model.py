@@ -8,6 +8,8 @@ Pooling stops once the feature map is 1 pixel wide, so any depth builds.
 
 from __future__ import annotations
 
+import threading
+
 import keras
 import numpy as np
 from keras import layers, optimizers, regularizers
@@ -17,6 +19,18 @@ from automl.space import Hyperparameters
 # Filters double per block up to this cap (or the first block's width, if larger), so deep
 # models stay affordable.
 MAX_FILTERS = 256
+
+
+# keras.backend.clear_session() replaces the Keras state of every thread at once: a model that
+# another thread is saving (the tracker's writer) would lose its serialization scopes halfway.
+# Clearing and saving take turns on this lock.
+KERAS_STATE = threading.Lock()
+
+
+def clear_keras_state() -> None:
+    """Reset Keras's global state (names, graph, kernel caches) before the next model."""
+    with KERAS_STATE:
+        keras.backend.clear_session()
 
 
 def block_filters(hp: Hyperparameters) -> list[int]:

@@ -16,7 +16,7 @@ import keras
 import optuna
 
 from automl.data import Dataset, pipelines
-from automl.model import build_model, build_training_state
+from automl.model import build_model, build_training_state, clear_keras_state
 from automl.space import Hyperparameters, suggest
 from automl.spec import StudySpec
 
@@ -115,7 +115,7 @@ class Objective:
 
     def _train(self, trial: optuna.Trial, hp: Hyperparameters, seed: int, out: Outcome) -> float:
         # Keras keeps a global name registry and graph state; reset it before each trial.
-        keras.backend.clear_session()
+        clear_keras_state()
         keras.utils.set_random_seed(seed)
         try:
             model = build_model(

@@ -4,7 +4,8 @@ The trial's run is created when the trial starts (so its id can go into the tria
 attributes), and filled in one batch when Optuna has settled the trial's state: the
 per-epoch curves and the tags are written after training, off the hot path. Between the two,
 while the trial is still RUNNING (Optuna refuses attributes and artifacts on finished trials),
-its learning-curve plot and, for the best K, its model are stored.
+its learning-curve artifact and, for the best K, its model's attribute are set; the plot and
+the model file themselves are written by the writer thread while the next trial trains.
 
 Links go both ways: a trial carries its run's id (and URL, when MLflow is a server), a run
 carries the study, trial number, state and storage, and a note with the dashboard's address.
@@ -29,6 +30,7 @@ from automl.errors import AutomlError
 from automl.storage import is_url
 
 if TYPE_CHECKING:
+    import keras
     import optuna
     from mlflow import MlflowClient
 
@@ -252,10 +254,11 @@ class TrialTracker:
     """Writes each trial's MLflow run; an Optuna callback, fed by the objective's outcomes.
 
     Its writes go through one thread, in order, while trials train: a trial's run is created
-    as the trial starts and closed after it ends, and its curves are drawn (matplotlib, ~0.1 s)
-    meanwhile, none of it between one trial and the next. The worker waits for that thread only
-    where Optuna needs a write before the trial ends (a user attribute, an artifact) and before
-    it exits (`close`).
+    as the trial starts and closed after it ends; its curves are drawn (matplotlib, ~0.1 s) and,
+    for the best K, its model saved (~0.1 s) meanwhile, none of it between one trial and the
+    next. The worker waits for that thread only where Optuna needs a write before the trial ends
+    (a user attribute, an artifact), before it scores the best model (`flush`) and before it
+    exits (`close`).
     """
 
     def __init__(self, run: StudyRun, spec: StudySpec, storage_url: str) -> None:
@@ -286,22 +289,25 @@ class TrialTracker:
         self._runs[trial.number] = self._writer.submit(self._start_run, trial, hp)
 
     def collect(self, outcome: Outcome) -> None:
-        """Keep the outcome for the run; store the model while the trial still runs, and hand
-        its curves to the writer thread."""
+        """Keep the outcome for the run; while the trial still runs, mark it as keeping its
+        model if it is among the K best, and hand the model file and its curves to the writer."""
         self._outcomes[outcome.number] = outcome
         trial = self._trials.pop(outcome.number, None)
         started = self._runs.get(outcome.number)
         if trial is None or started is None:
             return
         run_id = started.result()  # its attributes are written before the trial ends
+        if outcome.model is not None and outcome.value is not None:
+            try:
+                pushed_out = self._enter_top(trial, outcome.value)
+            except Exception as exc:  # noqa: BLE001 - a trial that trained is not lost to its file
+                _warn(outcome.number, "its model was not stored", exc)
+            else:
+                if pushed_out is not None:
+                    self._writer.submit(
+                        self._save_model, run_id, outcome.number, outcome.model, pushed_out
+                    )
         self._writer.submit(self._store_curves, run_id, outcome)
-        if outcome.model is None or outcome.value is None:
-            return
-        try:
-            with tempfile.TemporaryDirectory(prefix="automl-trial-") as tmp:
-                self._keep_if_top(trial, run_id, outcome, Path(tmp))
-        except Exception as exc:  # noqa: BLE001 - a trial that trained is not lost to its file
-            _warn(outcome.number, "its model was not stored", exc)
 
     def __call__(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
         started = self._runs.pop(trial.number, None)
@@ -314,25 +320,27 @@ class TrialTracker:
         self._writer.shutdown(wait=True)
         shutil.rmtree(self._placeholder.parent, ignore_errors=True)
 
-    def _keep_if_top(self, trial: optuna.Trial, run_id: str, outcome: Outcome, tmp: Path) -> None:
-        """Save the model if it is among the K best so far; drop the ones it pushes out."""
+    def flush(self) -> None:
+        """Wait for the writes queued so far (the models a study's end reads back)."""
+        self._writer.submit(lambda: None).result()
+
+    def _enter_top(
+        self, trial: optuna.Trial, value: float
+    ) -> list[optuna.trial.FrozenTrial] | None:
+        """If the trial is among the K best so far, mark it as having a model and return the
+        trials it pushes out of the K; None if it is not."""
         import optuna
 
-        assert outcome.model is not None and outcome.value is not None
         done = trial.study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
         values = {t.number: float(t.value) for t in done if t.value is not None}
         before = artifacts.top_k(values, self.spec.keep_models, self.spec.direction)
-        values[trial.number] = outcome.value
+        values[trial.number] = value
         after = artifacts.top_k(values, self.spec.keep_models, self.spec.direction)
         if trial.number not in after:
-            return
-        path = tmp / artifacts.MODEL_FILE
-        outcome.model.save(path)
-        self.client.log_artifact(run_id, str(path), artifacts.MODEL_DIR)
+            return None
+        # Set while the trial runs, before the file exists: readers check that it does.
         trial.set_user_attr(artifacts.MODEL_ATTR, artifacts.MODEL_ARTIFACT)
-        for t in done:
-            if t.number in before - after:
-                drop_model(self.client, self.run.tracking_uri, t)
+        return [t for t in done if t.number in before - after]
 
     # --- on the writer thread
 
@@ -365,6 +373,27 @@ class TrialTracker:
             mimetype="image/png",
         )
         return run_id
+
+    def _save_model(
+        self,
+        run_id: str,
+        number: int,
+        model: keras.Model,
+        pushed_out: list[optuna.trial.FrozenTrial],
+    ) -> None:
+        """The model file into the trial's run; the models it pushed out of the K deleted."""
+        from automl.model import KERAS_STATE
+
+        try:
+            with tempfile.TemporaryDirectory(prefix="automl-trial-") as tmp:
+                path = Path(tmp) / artifacts.MODEL_FILE
+                with KERAS_STATE:
+                    model.save(path)
+                self.client.log_artifact(run_id, str(path), artifacts.MODEL_DIR)
+            for t in pushed_out:
+                drop_model(self.client, self.run.tracking_uri, t)
+        except Exception as exc:  # noqa: BLE001 - a trial that trained is not lost to its file
+            _warn(number, "its model was not stored", exc)
 
     def _store_curves(self, run_id: str, outcome: Outcome) -> None:
         """The plot into the trial's MLflow run and over its placeholder."""

@@ -268,7 +268,8 @@ def worker_main(args: WorkerArgs, stop: _WorkerStop) -> int:
                     return DONE
                 trials = study.get_trials(deepcopy=False)
                 if work_left(trials, args.budget) <= 0:
-                    if run is not None and all(t.state.is_finished() for t in trials):
+                    if tracker is not None and all(t.state.is_finished() for t in trials):
+                        tracker.flush()  # this worker's last model file may still be being written
                         _finalize(study, args, run, data)
                     return DONE
                 try:

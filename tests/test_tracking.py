@@ -3,6 +3,7 @@ models, the registered final model, and plainly marked pruned and failed runs.""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -168,11 +169,12 @@ def test_the_best_model_is_registered_under_the_study_name_with_its_signature(
 
 
 @pytest.mark.slow
-def test_the_final_step_scores_a_test_split_and_notes_a_missing_model(
-    tracked: Tracked, capsys: pytest.CaptureFixture[str]
+def test_the_final_step_scores_a_test_split_and_waits_for_a_model_written_late(
+    tracked: Tracked, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import keras
 
+    from automl import finalize
     from automl.data import Dataset, load_dataset, split
     from automl.finalize import finalize_study
     from automl.tracking import drop_model
@@ -202,12 +204,28 @@ def test_the_final_step_scores_a_test_split_and_notes_a_missing_model(
     assert len(tracked.client.search_model_versions("name = 'tracked'")) == 1  # not twice
     assert "on the test split: accuracy" in capsys.readouterr().out
 
+    # A worker writes a model file after its trial ends: the end of the study waits for one
+    # that is late, for a while, and then does without it.
+    run_id = best.user_attrs["mlflow_run_id"]
     drop_model(tracked.client, tracked.tracking_uri, best)
     tracked.client.set_tag(study_run.parent_run_id, "automl.registered_trial", "none")
+    monkeypatch.setattr(finalize, "MODEL_WAIT_SECONDS", 1.0)
     finalize_study(tracked.spec, tracked.storage, study_run)
     out = capsys.readouterr().out
+    assert f"waiting for the model of trial {best.number}" in out
     assert f"note: best trial {best.number} has no saved model in MLflow" in out
     assert len(tracked.client.search_model_versions("name = 'tracked'")) == 1
+
+    monkeypatch.setattr(finalize, "MODEL_WAIT_SECONDS", 60.0)
+    late = threading.Timer(
+        1.0, tracked.client.log_artifact, (run_id, path, "model")
+    )  # the worker's writer, behind
+    late.start()
+    finalize_study(tracked.spec, tracked.storage, study_run)
+    late.join()
+    out = capsys.readouterr().out
+    assert f"waiting for the model of trial {best.number}" in out
+    assert f"registered the model of trial {best.number} as tracked, version 2" in out
 
 
 def test_pruned_and_failed_runs_are_marked_not_finished(
