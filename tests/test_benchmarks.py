@@ -97,5 +97,5 @@ def test_profile_samples_go_to_the_deepest_bucket_of_the_worker_main_thread(
     assert seconds == {
         "fit": 300 / rate,
         "report + prune (in fit)": 20 / rate,
-        "clear_session": 40 / rate,
+        "clear_session (and waiting for a model save)": 40 / rate,
     }
