@@ -254,7 +254,7 @@ class TrialTracker:
     """Writes each trial's MLflow run; an Optuna callback, fed by the objective's outcomes.
 
     Its writes go through one thread, in order, while trials train: a trial's run is created
-    as the trial starts and closed after it ends; its curves are drawn (matplotlib, ~0.1 s) and,
+    as the trial starts and closed after it ends; its curves are drawn (by a plotter process) and,
     for the best K, its model saved (~0.1 s) meanwhile, none of it between one trial and the
     next. The worker waits for that thread only where Optuna needs a write before the trial ends
     (a user attribute, an artifact), before it scores the best model (`flush`) and before it
@@ -279,10 +279,9 @@ class TrialTracker:
         # as a placeholder image, overwritten once drawn.
         self._curve_ids: dict[int, str] = {}
         self._placeholder = Path(tempfile.mkdtemp(prefix="automl-curves-")) / artifacts.CURVES_FILE
-        # Drawn by the writer, first in its queue, before any trial's run uploads it.
-        self._writer.submit(
-            artifacts.plot_learning_curves, [], self._placeholder, "the curves follow when it ends"
-        )
+        self._plotter = artifacts.plotter()
+        # Drawn first in the writer's queue, before any trial's run uploads it.
+        self._writer.submit(self._draw, [], self._placeholder, "the curves follow when it ends")
 
     def trial_started(self, trial: optuna.Trial, hp: Hyperparameters) -> None:
         self._trials[trial.number] = trial
@@ -318,6 +317,7 @@ class TrialTracker:
     def close(self) -> None:
         """Wait for the writes still queued; a worker calls this before it exits."""
         self._writer.shutdown(wait=True)
+        self._plotter.shutdown(wait=True)
         shutil.rmtree(self._placeholder.parent, ignore_errors=True)
 
     def flush(self) -> None:
@@ -395,6 +395,10 @@ class TrialTracker:
         except Exception as exc:  # noqa: BLE001 - a trial that trained is not lost to its file
             _warn(number, "its model was not stored", exc)
 
+    def _draw(self, history: list[dict[str, float]], path: Path, title: str) -> Path:
+        """The curves drawn by the plotter process; this thread waits without the GIL."""
+        return self._plotter.submit(artifacts.plot_learning_curves, history, path, title).result()
+
     def _store_curves(self, run_id: str, outcome: Outcome) -> None:
         """The plot into the trial's MLflow run and over its placeholder."""
         try:
@@ -402,9 +406,7 @@ class TrialTracker:
                 title = f"{self.spec.name} trial {outcome.number}"
                 if not outcome.history:
                     title += ": no epoch finished"  # it failed before (the model did not build)
-                png = artifacts.plot_learning_curves(
-                    outcome.history, Path(tmp) / artifacts.CURVES_FILE, title
-                )
+                png = self._draw(outcome.history, Path(tmp) / artifacts.CURVES_FILE, title)
                 self.client.log_artifact(run_id, str(png), artifacts.CURVES_DIR)
                 artifact_id = self._curve_ids.pop(outcome.number, None)
                 if artifact_id is not None:

@@ -152,7 +152,8 @@ def _sample_workers(
     proc: subprocess.Popen[bytes], rss: dict[int, list[tuple[float, float]]]
 ) -> None:
     """Every 0.2 s, the RSS of each worker process: the children of multiprocessing's fork
-    server (which shows the server's command line too, as a fork of it)."""
+    server (which shows the server's command line too, as a fork of it), not their plotters
+    (forks of a worker)."""
     import psutil
 
     try:
@@ -165,10 +166,11 @@ def _sample_workers(
         except psutil.NoSuchProcess:
             return
         now = time.time()
+        servers = {c.pid for c in children if c.ppid() == root.pid}
         for child in children:
             try:
-                if child.ppid() == root.pid or FORKSERVER not in " ".join(child.cmdline()):
-                    continue  # the fork server itself, the resource tracker, a profiler
+                if child.ppid() not in servers or FORKSERVER not in " ".join(child.cmdline()):
+                    continue  # the fork server itself, the resource tracker, a profiler, a plotter
                 rss.setdefault(child.pid, []).append((now, child.memory_info().rss / 2**20))
             except psutil.Error:
                 continue

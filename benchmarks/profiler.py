@@ -90,6 +90,8 @@ def parse(raw: Path) -> tuple[dict[str, float], dict[str, dict[str, float]]]:
         own = chain[-1:]
         if len(chain) < 2 or not all(FORKSERVER in f for f in chain[-2:]):
             continue  # the supervisor, the fork server (a worker is its fork), the helpers
+        if len(chain) > 2 and FORKSERVER in chain[-3]:
+            continue  # a worker's plotter (a fork of the worker)
         threads = [f for f in frames if f.startswith("thread (")]
         worker_pid = own[0].split(":", 1)[0].removeprefix("process ").strip()
         names = [_function(f) for f in frames[frames.index(threads[0]) + 1 :]] if threads else []

@@ -76,6 +76,7 @@ def test_profile_samples_go_to_the_deepest_bucket_of_the_worker_main_thread(
     sup = 'process 10:"python -m automl run s.yaml"'
     server = sup + ';process 11:"python -c from multiprocessing.forkserver import main"'
     worker = server + ';process 13:"python -c from multiprocessing.forkserver import main"'
+    plotter = worker + ';process 15:"python -c from multiprocessing.forkserver import main"'
     trial = "worker_main (w.py:1);Study.optimize (s.py:2);Objective._train (o.py:3)"
     fit = trial + ";TensorFlowTrainer.fit (t.py:4);step (t.py:5)"
     raw = tmp_path / "raw.txt"
@@ -88,6 +89,7 @@ def test_profile_samples_go_to_the_deepest_bucket_of_the_worker_main_thread(
                 f"{worker};thread (13): MainThread;{fit};EpochReporter.on_epoch_end (o.py:9) 20",
                 f"{worker};thread (13): MainThread;{trial};clear_session (g.py:1) 40",
                 f"{worker};thread (14): Telemetry;Thread._bootstrap (t.py:1) 70",
+                f"{plotter};thread (15): MainThread;plot_learning_curves (a.py:1) 90",
             ]
         ),
         encoding="utf-8",

@@ -306,3 +306,39 @@ def test_the_artifact_folder_follows_the_storage(
 def test_a_storage_password_never_reaches_mlflow() -> None:
     assert storage_label("postgresql://me:s3cret@db:5432/x") == "postgresql://me:***@db:5432/x"
     assert storage_label("postgresql://me@db/x") == "postgresql://me@db/x"
+
+
+def test_the_plotter_process_dies_with_the_process_that_started_it(tmp_path: Path) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    import psutil
+
+    from tests.processes import environment
+
+    script = (
+        "import os, sys, time\n"
+        "from pathlib import Path\n"
+        "from automl import artifacts\n"
+        "pool = artifacts.plotter()\n"
+        "png = pool.submit(artifacts.plot_learning_curves, [{'loss': 1.0}], "
+        f"Path({str(tmp_path)!r}) / 'c.png', 'one epoch').result()\n"
+        "print(pool.submit(os.getpid).result(), flush=True)\n"
+        "time.sleep(60)\n"
+    )
+    parent = subprocess.Popen(
+        [sys.executable, "-c", script], stdout=subprocess.PIPE, text=True, env=environment(tmp_path)
+    )
+    assert parent.stdout is not None
+    plotter = int(parent.stdout.readline())
+    assert plotter != parent.pid and psutil.Process(plotter).ppid() == parent.pid
+    assert (tmp_path / "c.png").read_bytes().startswith(PNG)  # drawn by the plotter
+    os.kill(parent.pid, signal.SIGKILL)
+    parent.wait()
+    end = time.time() + 10
+    while psutil.pid_exists(plotter) and psutil.Process(plotter).status() != "zombie":
+        assert time.time() < end, "the plotter outlived its parent"
+        time.sleep(0.1)
