@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping, Sequence
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from automl.storage import is_url
+
+if TYPE_CHECKING:
+    from concurrent.futures import ProcessPoolExecutor
 
 ARTIFACTS_ENV = "AUTOML_ARTIFACTS"
 ARTIFACT_DIR_NAME = "automl-artifacts"
@@ -60,6 +63,7 @@ def plotter() -> ProcessPoolExecutor:
     with no plots (`benchmarks/parallel.py`).
     """
     import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
 
     # A fork: started in milliseconds, before the worker's first trial starts TensorFlow's
     # threads; the child runs matplotlib only.
