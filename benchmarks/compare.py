@@ -52,7 +52,7 @@ ARMS = (
 # The default; kt-random and grid take longer. -2w: `--workers 2`, as a user of a 2-core machine
 # would run it (the other tools run one trial at a time); -sha: successive halving instead of
 # Hyperband (the same rungs at 1, 3, 9 epochs, its most aggressive bracket alone).
-CORE = ("automl", "automl-sha", "automl-2w-sha", "optuna", "kt-hyperband")
+CORE = ("automl", "automl-sha", "automl-2w", "automl-2w-sha", "optuna", "kt-hyperband")
 AUTOML_ARMS = tuple(arm for arm in ARMS if arm.startswith("automl"))
 SHA = {"name": "sha", "min_resource": 1, "reduction_factor": 3}
 RESULTS = Path(__file__).parent / "results" / "compare"
