@@ -95,7 +95,7 @@ def arm_automl(
     workers: int = 1,
     pruner: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    from benchmarks.automl_cli import end_time, gaps, run_automl
+    from benchmarks.automl_cli import end_time, gaps, run_automl, start_time
 
     spec = workload.study_file(f"bench-{seed}", seed, trials=trials, epochs=epochs)
     if pruner is not None:
@@ -118,6 +118,10 @@ def arm_automl(
         "worker_processes": len({t.user_attrs.get("worker", {}).get("pid") for t in run.trials}),
         # With one worker, the gaps where a fresh worker took over.
         "restart_seconds": sum(gaps(run)[1]) if workers == 1 else None,
+        # Where a slow run lost its time: before the first trial (MLflow's store, the workers'
+        # start) or after the last one (the best model scored and registered, the exit).
+        "startup_seconds": min(start_time(t) for t in run.trials) - run.started,
+        "shutdown_seconds": run.started + run.seconds - max(end_time(t) for t in run.trials),
         "curve": curve(
             [
                 (len(t.intermediate_values), t.value if t.state.name == "COMPLETE" else None)
