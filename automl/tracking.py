@@ -440,6 +440,7 @@ class TrialTracker:
         except Exception as exc:  # noqa: BLE001 - the trial itself is settled in Optuna
             _warn(trial.number, "its MLflow run was not closed", exc)
 
+
 def _warn(number: int, what: str, exc: Exception) -> None:
     print(f"warning: trial {number}: {what}: {type(exc).__name__}: {exc}", file=sys.stderr)
 
@@ -453,6 +454,7 @@ def drop_model(client: MlflowClient, tracking_uri: str, trial: optuna.trial.Froz
         return
     uri = client.get_run(run_id).info.artifact_uri
     get_artifact_repository(uri, tracking_uri=tracking_uri).delete_artifacts(artifacts.MODEL_DIR)
+
 
 def close_dead_trial_run(run: StudyRun, trial: optuna.trial.FrozenTrial) -> None:
     """A trial whose worker died left its MLflow run RUNNING: end it FAILED, with the reason."""

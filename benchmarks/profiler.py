@@ -33,7 +33,6 @@ BUCKETS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("suggest (sampler)", ("suggest",)),
     ("MLflow: trial start", ("TrialTracker.trial_started",)),
     ("MLflow: trial end", ("TrialTracker.__call__",)),
-    ("artifacts: curves plot", ("TrialTracker._store_curves",)),
     ("artifacts: top-K decision", ("TrialTracker._enter_top",)),
     ("waiting for the writer thread", ("TrialTracker.flush", "TrialTracker.close")),
     ("finalize: best model scored, logged, registered", ("_finalize",)),
