@@ -254,11 +254,11 @@ class TrialTracker:
     """Writes each trial's MLflow run; an Optuna callback, fed by the objective's outcomes.
 
     Its writes go through one thread, in order, while trials train: a trial's run is created
-    as the trial starts and closed after it ends; its curves are drawn (by a plotter process) and,
-    for the best K, its model saved (~0.1 s) meanwhile, none of it between one trial and the
-    next. The worker waits for that thread only where Optuna needs a write before the trial ends
-    (a user attribute, an artifact), before it scores the best model (`flush`) and before it
-    exits (`close`).
+    as the trial starts and closed after it ends; for the best K, its model is saved (~0.1 s)
+    meanwhile, none of it between one trial and the next. A plotter process draws the curves,
+    which the thread stores once drawn, so neither waits for the other. The worker waits for
+    that thread only where Optuna needs a write before the trial ends (a user attribute, an
+    artifact), before it scores the best model (`flush`) and before it exits (`close`).
     """
 
     def __init__(self, run: StudyRun, spec: StudySpec, storage_url: str) -> None:
@@ -278,10 +278,14 @@ class TrialTracker:
         # Optuna attaches an artifact to a trial only while it runs: each trial's curves start
         # as a placeholder image, overwritten once drawn.
         self._curve_ids: dict[int, str] = {}
-        self._placeholder = Path(tempfile.mkdtemp(prefix="automl-curves-")) / artifacts.CURVES_FILE
+        self._plots = Path(tempfile.mkdtemp(prefix="automl-curves-"))
         self._plotter = artifacts.plotter()
-        # Drawn first in the writer's queue, before any trial's run uploads it.
-        self._writer.submit(self._draw, [], self._placeholder, "the curves follow when it ends")
+        self._placeholder = self._plotter.submit(
+            artifacts.plot_learning_curves,
+            [],
+            self._plots / artifacts.CURVES_FILE,
+            "the curves follow when it ends",
+        )
 
     def trial_started(self, trial: optuna.Trial, hp: Hyperparameters) -> None:
         self._trials[trial.number] = trial
@@ -306,7 +310,7 @@ class TrialTracker:
                     self._writer.submit(
                         self._save_model, run_id, outcome.number, outcome.model, pushed_out
                     )
-        self._writer.submit(self._store_curves, run_id, outcome)
+        self._plot(run_id, outcome)
 
     def __call__(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
         started = self._runs.pop(trial.number, None)
@@ -316,9 +320,9 @@ class TrialTracker:
 
     def close(self) -> None:
         """Wait for the writes still queued; a worker calls this before it exits."""
+        self._plotter.shutdown(wait=True)  # first: each plot drawn queues its storing
         self._writer.shutdown(wait=True)
-        self._plotter.shutdown(wait=True)
-        shutil.rmtree(self._placeholder.parent, ignore_errors=True)
+        shutil.rmtree(self._plots, ignore_errors=True)
 
     def flush(self) -> None:
         """Wait for the writes queued so far (the models a study's end reads back)."""
@@ -341,6 +345,23 @@ class TrialTracker:
         # Set while the trial runs, before the file exists: readers check that it does.
         trial.set_user_attr(artifacts.MODEL_ATTR, artifacts.MODEL_ARTIFACT)
         return [t for t in done if t.number in before - after]
+
+    def _plot(self, run_id: str, outcome: Outcome) -> None:
+        """The plotter draws the trial's curves; once drawn, the writer stores them."""
+        title = f"{self.spec.name} trial {outcome.number}"
+        if not outcome.history:
+            title += ": no epoch finished"  # it failed before (the model did not build)
+        folder = self._plots / str(outcome.number)
+        folder.mkdir()
+        drawn = self._plotter.submit(
+            artifacts.plot_learning_curves,
+            outcome.history,
+            folder / artifacts.CURVES_FILE,
+            title,
+        )
+        drawn.add_done_callback(
+            lambda d: self._writer.submit(self._store_curves, run_id, outcome.number, d)
+        )
 
     # --- on the writer thread
 
@@ -368,7 +389,7 @@ class TrialTracker:
         self.client.log_batch(run_id, params=_params(hp.as_dict()))
         self._curve_ids[trial.number] = upload_artifact(
             artifact_store=self.artifact_store,
-            file_path=str(self._placeholder),
+            file_path=str(self._placeholder.result()),
             study_or_trial=trial,
             mimetype="image/png",
         )
@@ -395,25 +416,19 @@ class TrialTracker:
         except Exception as exc:  # noqa: BLE001 - a trial that trained is not lost to its file
             _warn(number, "its model was not stored", exc)
 
-    def _draw(self, history: list[dict[str, float]], path: Path, title: str) -> Path:
-        """The curves drawn by the plotter process; this thread waits without the GIL."""
-        return self._plotter.submit(artifacts.plot_learning_curves, history, path, title).result()
-
-    def _store_curves(self, run_id: str, outcome: Outcome) -> None:
+    def _store_curves(self, run_id: str, number: int, drawn: Future[Path]) -> None:
         """The plot into the trial's MLflow run and over its placeholder."""
         try:
-            with tempfile.TemporaryDirectory(prefix="automl-curves-") as tmp:
-                title = f"{self.spec.name} trial {outcome.number}"
-                if not outcome.history:
-                    title += ": no epoch finished"  # it failed before (the model did not build)
-                png = self._draw(outcome.history, Path(tmp) / artifacts.CURVES_FILE, title)
-                self.client.log_artifact(run_id, str(png), artifacts.CURVES_DIR)
-                artifact_id = self._curve_ids.pop(outcome.number, None)
-                if artifact_id is not None:
-                    with png.open("rb") as image:
-                        self.artifact_store.write(artifact_id, image)
+            png = drawn.result()
+            self.client.log_artifact(run_id, str(png), artifacts.CURVES_DIR)
+            artifact_id = self._curve_ids.pop(number, None)
+            if artifact_id is not None:
+                with png.open("rb") as image:
+                    self.artifact_store.write(artifact_id, image)
         except Exception as exc:  # noqa: BLE001 - the trial's numbers are stored anyway
-            _warn(outcome.number, "its curves were not stored", exc)
+            _warn(number, "its curves were not stored", exc)
+        finally:
+            shutil.rmtree(self._plots / str(number), ignore_errors=True)
 
     def _finish_run(
         self, run_id: str, trial: optuna.trial.FrozenTrial, outcome: Outcome | None
