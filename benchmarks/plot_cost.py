@@ -1,0 +1,71 @@
+"""CPU a learning-curve plot costs the plotter process: a new figure per plot against the one
+figure the process keeps and draws again (what `automl.artifacts.plot_learning_curves` does).
+
+A worker's plotter shares the machine's cores with the workers, so its CPU time is what two
+workers on two cores take from each other. Histories of 1, 3 and 12 epochs: most trials of a
+pruned study stop at the first rungs.
+
+    python -m benchmarks.plot_cost
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+from automl import artifacts
+from benchmarks.machine import describe
+
+
+def history(epochs: int) -> list[dict[str, float]]:
+    """Curves shaped like a training run's: loss falling, accuracy rising."""
+    return [
+        {
+            "loss": 2.0 * math.exp(-e / 3),
+            "val_loss": 2.1 * math.exp(-e / 3.5),
+            "accuracy": 1 - 0.9 * math.exp(-e / 2),
+            "val_accuracy": 1 - 0.85 * math.exp(-e / 2.5),
+        }
+        for e in range(epochs)
+    ]
+
+
+def cpu_seconds(draws: list[object], epochs: int, plots: int, folder: Path) -> list[float]:
+    """Median CPU seconds of one plot by each way, the ways taking turns plot by plot so that
+    a drift in the machine's speed hits them alike."""
+    times: list[list[float]] = [[] for _ in draws]
+    for i in range(plots):
+        for draw, spent in zip(draws, times, strict=True):
+            start = time.process_time()
+            draw(history(epochs), folder / f"{i % 2}.png", f"study trial {i}")  # type: ignore[operator]
+            spent.append(time.process_time() - start)
+    return [statistics.median(spent) for spent in times]
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--plots", type=int, default=20, help="plots per case")
+    args = parser.parse_args(argv)
+    print(describe(), "\n")
+
+    def fresh(h: list[dict[str, float]], path: Path, title: str) -> Path:
+        return artifacts._Curves().draw(h, path, title)
+
+    # Both pay matplotlib's first import and font cache before anything is timed.
+    with tempfile.TemporaryDirectory(prefix="bench-plot-") as tmp:
+        folder = Path(tmp)
+        fresh(history(2), folder / "warm.png", "warm")
+        artifacts.plot_learning_curves(history(2), folder / "warm.png", "warm")
+        print("| epochs | new figure per plot, CPU s | one figure drawn again, CPU s | ratio |")
+        print("| --- | --- | --- | --- |")
+        for epochs in (1, 3, 12):
+            a, b = cpu_seconds([fresh, artifacts.plot_learning_curves], epochs, args.plots, folder)
+            print(f"| {epochs} | {a:.3f} | {b:.3f} | {b / a:.2f} |")
+
+
+if __name__ == "__main__":
+    main()
