@@ -353,12 +353,16 @@ class TrialTracker:
             title += ": no epoch finished"  # it failed before (the model did not build)
         folder = self._plots / str(outcome.number)
         folder.mkdir()
-        drawn = self._plotter.submit(
-            artifacts.plot_learning_curves,
-            outcome.history,
-            folder / artifacts.CURVES_FILE,
-            title,
-        )
+        try:
+            drawn = self._plotter.submit(
+                artifacts.plot_learning_curves,
+                outcome.history,
+                folder / artifacts.CURVES_FILE,
+                title,
+            )
+        except Exception as exc:  # noqa: BLE001 - the plotter died (say, killed): the trial goes on
+            _warn(outcome.number, "its curves were not stored", exc)
+            return
         drawn.add_done_callback(
             lambda d: self._writer.submit(self._store_curves, run_id, outcome.number, d)
         )

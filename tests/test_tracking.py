@@ -280,6 +280,42 @@ def test_pruned_and_failed_runs_are_marked_not_finished(
         assert "model" not in {f.path for f in client.list_artifacts(run.info.run_id)}
 
 
+@pytest.mark.slow
+def test_a_trial_ends_normally_when_its_plotter_died(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
+) -> None:
+    import os
+    import signal
+
+    from automl.objective import Outcome
+    from automl.space import suggest
+    from automl.study import open_study
+    from automl.tracking import TrialTracker, start_study_run
+
+    monkeypatch.chdir(tmp_path)
+    spec = parse({**TRACKED, "name": "no-plotter"})
+    storage = str(tmp_path / "automl.journal")
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    study = open_study(spec, storage)
+    tracker = TrialTracker(start_study_run(spec, study, uri, storage), spec, storage)
+    os.kill(tracker._plotter.submit(os.getpid).result(), signal.SIGKILL)  # say, the OOM killer
+    trial = study.ask()
+    hp = suggest(trial, spec)
+    tracker.trial_started(trial, hp)
+    tracker.collect(Outcome(trial.number, hp, 0.5, history=[{"loss": 2.0, "accuracy": 0.3}]))
+    study.tell(trial, 0.5)
+    tracker(study, study.trials[trial.number])
+    tracker.close()
+
+    (run,) = [
+        r
+        for r in MlflowClient(uri).search_runs([study.user_attrs["mlflow_experiment_id"]])
+        if r.data.tags.get("automl.trial_number") == str(trial.number)
+    ]
+    assert run.info.status == "FINISHED" and run.data.metrics["trial_value"] == 0.5
+    assert f"warning: trial {trial.number}: its curves were not stored" in capfd.readouterr().err
+
+
 def test_top_k_is_direction_aware_and_keeps_the_earlier_trial_on_a_tie() -> None:
     values = {0: 0.5, 1: 0.9, 2: 0.7, 3: 0.9}
     assert artifacts.top_k(values, 2, "maximize") == {1, 3}
