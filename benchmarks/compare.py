@@ -332,9 +332,7 @@ RUNNERS: dict[str, Callable[[int, Data, int, int], dict[str, Any]]] = {
 }
 
 
-def run_one(
-    arm: str, seed: int, trials: int, epochs: int, out: Path, dataset: DatasetSpec
-) -> None:
+def run_one(arm: str, seed: int, trials: int, epochs: int, out: Path, dataset: DatasetSpec) -> None:
     """Run one arm in this (fresh) process and write its record."""
     record = RUNNERS[arm](seed, workload.load(seed, dataset), trials, epochs)
     record.update(
