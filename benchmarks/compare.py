@@ -1,13 +1,20 @@
 """Time to quality: automl against a hand-written Optuna script, KerasTuner and the lesson's grid.
 
-Every arm searches the same space (workload.SPACE) on the same digits split for a seed, for at
-most EPOCHS epochs a trial, and runs in a fresh process so each pays its own interpreter start
-and imports, as a user does. Per arm and seed it records the best validation accuracy, the test
-accuracy of the best model, wall-clock seconds, epochs trained and trials run, as a JSON file in
-the results folder; `--table` turns a folder of those into the tables of RESULTS.md.
+Every arm searches the same space (workload.SPACE) on the same split of the same data set for a
+seed, for at most EPOCHS epochs a trial, and runs in a fresh process so each pays its own
+interpreter start and imports, as a user does. Per arm and seed it records the data set, the best
+validation accuracy, the test accuracy of the best model, wall-clock seconds, epochs trained and
+trials run, as a JSON file in the results folder; `--table` turns a folder of those into the
+tables of RESULTS.md, one set of tables per data set.
+
+The data set is scikit-learn's digits unless `--dataset` names a Keras one (mnist,
+fashion_mnist, cifar10, cifar100) whose files are in the Keras cache (nothing is downloaded):
+the arms then train on automl's split of its training images (a stratified `--max-samples`
+subset of them, or all) and are tested on its own test split.
 
     python -m benchmarks.compare                     # automl, optuna, kt-hyperband; seeds 0 1 2
     python -m benchmarks.compare --arms kt-random grid   # the two long arms, seeds 0 1 2
+    python -m benchmarks.compare --dataset fashion_mnist --max-samples 6000
     python -m benchmarks.compare --table
 
 Arms:
@@ -36,6 +43,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from automl.errors import DataError
+from automl.spec import DatasetSpec
 from benchmarks import workload
 from benchmarks.workload import BOOLEAN, SPACE, Data, searched_bounds, searched_name
 
@@ -97,9 +106,7 @@ def arm_automl(
 ) -> dict[str, Any]:
     from benchmarks.automl_cli import end_time, gaps, run_automl, start_time
 
-    spec = workload.study_file(f"bench-{seed}", seed, trials=trials, epochs=epochs)
-    if pruner is not None:
-        spec["pruner"] = pruner
+    spec = automl_study(seed, data, trials, epochs, pruner)
     with tempfile.TemporaryDirectory(prefix="bench-automl-") as folder:
         run = run_automl(spec, Path(folder), workers=workers)
     done = sorted(run.trials, key=end_time)
@@ -129,6 +136,18 @@ def arm_automl(
             ]
         ),
     }
+
+
+def automl_study(
+    seed: int, data: Data, trials: int, epochs: int, pruner: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """The study file automl's arm runs: on `data`'s images, with the arm's budget and pruner."""
+    spec = workload.study_file(
+        f"bench-{seed}", seed, dataset=data.spec, trials=trials, epochs=epochs
+    )
+    if pruner is not None:
+        spec["pruner"] = pruner
+    return spec
 
 
 def retrain(values: dict[str, Any], seed: int, data: Data, epochs: int) -> tuple[float, float]:
@@ -313,12 +332,27 @@ RUNNERS: dict[str, Callable[[int, Data, int, int], dict[str, Any]]] = {
 }
 
 
-def run_one(arm: str, seed: int, trials: int, epochs: int, out: Path) -> None:
+def run_one(arm: str, seed: int, trials: int, epochs: int, out: Path, dataset: DatasetSpec) -> None:
     """Run one arm in this (fresh) process and write its record."""
-    record = RUNNERS[arm](seed, workload.load(seed), trials, epochs)
-    # The load average over the last minute: how busy the machine was as this arm finished.
-    record.update(arm=arm, seed=seed, max_trials=trials, max_epochs=epochs, load=os.getloadavg()[0])
+    record = RUNNERS[arm](seed, workload.load(seed, dataset), trials, epochs)
+    record.update(
+        arm=arm,
+        seed=seed,
+        dataset=dataset.name,
+        max_samples=dataset.max_samples,
+        max_trials=trials,
+        max_epochs=epochs,
+        # The load average over the last minute: how busy the machine was as this arm finished.
+        load=os.getloadavg()[0],
+    )
     out.write_text(json.dumps(record, indent=1), encoding="utf-8")
+
+
+def record_path(folder: Path, arm: str, seed: int, dataset: DatasetSpec) -> Path:
+    # Digits keeps the names its records always had; another data set's records carry it in
+    # theirs, so a run on one never overwrites another's in the same folder.
+    tag = "" if dataset.name == "digits" else f"{dataset.name}-{dataset.max_samples or 'all'}-"
+    return folder / f"{tag}{arm}-seed{seed}.json"
 
 
 # --- the tables ---------------------------------------------------------------------------
@@ -332,11 +366,26 @@ def epochs_to_reach(points: list[list[float]], target: float) -> int | None:
 
 
 def table(folder: Path) -> str:
-    from benchmarks.workload import median
-
+    """The tables of every data set in the folder, one data set after another."""
     records = [json.loads(p.read_text()) for p in sorted(folder.glob("*.json"))]
     if not records:
         return f"no results in {folder}"
+    by_dataset: dict[tuple[str, int | None], list[dict[str, Any]]] = {}
+    for r in records:
+        # Records written before --dataset existed ran on digits.
+        key = (r.get("dataset", "digits"), r.get("max_samples", workload.KEEP))
+        by_dataset.setdefault(key, []).append(r)
+    return "\n\n".join(
+        f"Data set: {name}, "
+        + (f"max_samples {n}" if n is not None else "all training images")
+        + f"\n\n{_dataset_table(by_dataset[name, n])}"
+        for name, n in sorted(by_dataset, key=lambda k: (k[0], k[1] or 0))
+    )
+
+
+def _dataset_table(records: list[dict[str, Any]]) -> str:
+    from benchmarks.workload import median
+
     by_arm: dict[str, list[dict[str, Any]]] = {}
     for r in records:
         by_arm.setdefault(r["arm"], []).append(r)
@@ -426,6 +475,21 @@ def _grid_match(by_arm: dict[str, list[dict[str, Any]]]) -> str:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--arms", nargs="+", choices=ARMS, default=list(CORE))
+    parser.add_argument(
+        "--dataset",
+        choices=workload.DATASETS,
+        default="digits",
+        help=f"digits (default: {workload.KEEP} images to search on, the other "
+        f"{workload.DIGITS_TOTAL - workload.KEEP} to test), or a Keras data set from the Keras "
+        "cache ($KERAS_HOME/datasets, else ~/.keras/datasets), tested on its own test split; "
+        "nothing is downloaded",
+    )
+    parser.add_argument(
+        "--max-samples",
+        type=int,
+        help="a Keras data set: search on a stratified subset of this many training images "
+        "(default: all of them)",
+    )
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     parser.add_argument("--trials", type=int, default=workload.TRIALS)
     parser.add_argument("--epochs", type=int, default=workload.EPOCHS)
@@ -434,37 +498,52 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--one", choices=ARMS, help=argparse.SUPPRESS)
     parser.add_argument("--out", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    if args.one:
-        run_one(args.one, args.seeds[0], args.trials, args.epochs, args.out)
+    if args.table:
+        print(table(args.results))
         return
-    if not args.table:
-        from benchmarks.automl_cli import env_with_repo
+    try:
+        dataset = workload.dataset_spec(args.dataset, args.max_samples)
+    except ValueError as exc:
+        parser.error(f"--max-samples: {exc}")
+    try:
+        described = workload.check(dataset)
+    except DataError as exc:
+        parser.exit(2, f"error: {exc}\n")
+    if args.one:
+        run_one(args.one, args.seeds[0], args.trials, args.epochs, args.out, dataset)
+        return
+    from benchmarks.automl_cli import env_with_repo
 
-        args.results.mkdir(parents=True, exist_ok=True)
-        for seed in args.seeds:
-            for arm in args.arms:
-                out = args.results / f"{arm}-seed{seed}.json"
-                t0 = time.perf_counter()
-                subprocess.run(
-                    [
-                        sys.executable,
-                        "-m",
-                        "benchmarks.compare",
-                        "--one",
-                        arm,
-                        "--seeds",
-                        str(seed),
-                        "--trials",
-                        str(args.trials),
-                        "--epochs",
-                        str(args.epochs),
-                        "--out",
-                        str(out),
-                    ],
-                    check=True,
-                    env=env_with_repo(),
-                )
-                print(f"{arm} seed {seed}: {time.perf_counter() - t0:.0f} s", flush=True)
+    print(f"data: {described}", flush=True)
+    args.results.mkdir(parents=True, exist_ok=True)
+    chosen = ["--dataset", args.dataset]
+    if args.max_samples is not None:
+        chosen += ["--max-samples", str(args.max_samples)]
+    for seed in args.seeds:
+        for arm in args.arms:
+            out = record_path(args.results, arm, seed, dataset)
+            t0 = time.perf_counter()
+            subprocess.run(
+                [
+                    sys.executable,
+                    "-m",
+                    "benchmarks.compare",
+                    "--one",
+                    arm,
+                    "--seeds",
+                    str(seed),
+                    "--trials",
+                    str(args.trials),
+                    "--epochs",
+                    str(args.epochs),
+                    *chosen,
+                    "--out",
+                    str(out),
+                ],
+                check=True,
+                env=env_with_repo(),
+            )
+            print(f"{arm} seed {seed}: {time.perf_counter() - t0:.0f} s", flush=True)
     print(table(args.results))
 
 

@@ -1,9 +1,12 @@
 """The workload every benchmark shares: the data split, the search space, the model and its fit.
 
-Digits is split the way automl splits it (automl.data.load_dataset with `max_samples`), and the
-images `max_samples` leaves out become a test set that only the benchmark sees. So automl's own
-arm reads `dataset: {name: digits, max_samples: KEEP}` and trains on exactly the images the other
-tools train on, without a file to hand over.
+Digits (the default) is split the way automl splits it (automl.data.load_dataset with
+`max_samples`), and the images `max_samples` leaves out become a test set that only the
+benchmark sees. A Keras data set (mnist, fashion_mnist, cifar10, cifar100), read from the Keras
+cache and never downloaded, is split the same way (its training images, optionally a
+`max_samples` subset) and keeps its own test split. Either way automl's own arm reads the same
+`dataset: {name: ..., max_samples: ...}` and trains on exactly the images the other tools train
+on, without a file to hand over.
 """
 
 from __future__ import annotations
@@ -15,11 +18,15 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from automl.sources import KERAS_SETS
+from automl.spec import DatasetSpec
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 if TYPE_CHECKING:
     import keras
 
+    from automl.data import Dataset
     from automl.space import Hyperparameters
 
 # Digits has 1,797 images; 80% stay for training and validation, 20% are the benchmark's test set.
@@ -28,6 +35,7 @@ KEEP = 1438
 EPOCHS = 12  # the most epochs a trial trains (Hyperband's max resource)
 TRIALS = 30
 BATCH_SIZE = 64  # automl's default
+DATASETS = ("digits", *KERAS_SETS)
 
 
 @dataclass(frozen=True)
@@ -114,11 +122,55 @@ def study_params(space: tuple[Dim, ...] = SPACE) -> dict[str, Any]:
     return params
 
 
-def study_file(name: str, seed: int, **overrides: Any) -> dict[str, Any]:
+def dataset_spec(name: str = "digits", max_samples: int | None = None) -> DatasetSpec:
+    """The images a benchmark trains on, as automl's DatasetSpec.
+
+    Digits always keeps KEEP images, since the ones it leaves out are its test set; a Keras data
+    set keeps `max_samples` of its training images (all without it).
+    """
+    if name == "digits":
+        if max_samples is not None:
+            raise ValueError(
+                f"digits always keeps {KEEP} of its {DIGITS_TOTAL} images (the rest is the test "
+                "set); max_samples is for the Keras data sets"
+            )
+        return DatasetSpec(name="digits", max_samples=KEEP)
+    return DatasetSpec(name=name, max_samples=max_samples)
+
+
+DIGITS = dataset_spec()
+
+
+def check(dataset: DatasetSpec) -> str:
+    """A one-line description of the data set, or a DataError naming where automl looks for it.
+
+    Nothing is downloaded: a timed arm must not start with a download, and automl's loader would
+    fetch a Keras data set missing from the cache.
+    """
+    from automl.data import check_dataset
+    from automl.errors import DataError
+    from automl.sources import keras_cache, locate
+
+    if locate(dataset, None) is None:
+        keras_set = KERAS_SETS[dataset.name]
+        raise DataError(
+            f"{dataset.name} ({keras_set.title}) is not in the Keras cache: put "
+            f"{keras_set.wanted} in {keras_cache() / keras_set.cache_folder} (KERAS_HOME moves "
+            "the cache); the benchmark downloads nothing"
+        )
+    return check_dataset(dataset, fetch=False)
+
+
+def study_file(
+    name: str, seed: int, dataset: DatasetSpec = DIGITS, **overrides: Any
+) -> dict[str, Any]:
     """An automl study file (as a dict) over the shared data and space; overrides win."""
+    entry: dict[str, Any] = {"name": dataset.name}
+    if dataset.max_samples is not None:
+        entry["max_samples"] = dataset.max_samples
     return {
         "name": name,
-        "dataset": {"name": "digits", "max_samples": KEEP},
+        "dataset": entry,
         "metric": "val_accuracy",
         "epochs": EPOCHS,
         "sampler": {"name": "tpe", "seed": seed},
@@ -142,27 +194,19 @@ class Data:
     num_classes: int
     input_scale: float
     dataset: Any  # automl.data.Dataset of the kept images, for automl's own pipelines
+    spec: DatasetSpec  # what automl's arm puts in its study file to train on the same images
 
 
-def load(seed: int) -> Data:
-    """Digits split as automl splits it for `seed`, plus the held-out test images."""
-    from sklearn.datasets import load_digits
+def load(seed: int, dataset: DatasetSpec = DIGITS) -> Data:
+    """The data set split as automl splits it for `seed`, plus the test images."""
+    from automl.data import load_dataset
 
-    from automl.data import load_dataset, subset
-    from automl.spec import DatasetSpec
-
-    kept = load_dataset(DatasetSpec(name="digits", max_samples=KEEP), seed)
-    digits = load_digits()
-    x = digits.images[..., None].astype(np.float32)
-    y = digits.target.astype(np.int64)
-    # automl keeps these images (its stratified `max_samples` subset); the rest is the test set.
-    keep = np.zeros(len(y), dtype=bool)
-    keep[subset(y, KEEP, seed)] = True
-    x_test, y_test, x_kept = x[~keep], y[~keep], x[keep]
-    if not np.array_equal(
-        _sorted_rows(x_kept), _sorted_rows(np.concatenate([kept.x_train, kept.x_val]))
-    ):
-        raise RuntimeError("automl no longer takes max_samples the way this benchmark assumes")
+    kept = load_dataset(dataset, seed)
+    if dataset.name == "digits":
+        x_test, y_test = _digits_left_out(kept, seed)
+    else:
+        assert kept.x_test is not None and kept.y_test is not None  # every Keras set has one
+        x_test, y_test = kept.x_test, kept.y_test
     return Data(
         kept.x_train,
         kept.y_train,
@@ -174,7 +218,28 @@ def load(seed: int) -> Data:
         kept.num_classes,
         kept.input_scale,
         kept,
+        dataset,
     )
+
+
+def _digits_left_out(kept: Dataset, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """The digits automl's `max_samples` subset leaves out: the benchmark's test set."""
+    from sklearn.datasets import load_digits
+
+    from automl.data import subset
+
+    digits = load_digits()
+    x = digits.images[..., None].astype(np.float32)
+    y = digits.target.astype(np.int64)
+    # automl keeps these images (its stratified `max_samples` subset); the rest is the test set.
+    keep = np.zeros(len(y), dtype=bool)
+    keep[subset(y, KEEP, seed)] = True
+    x_kept = x[keep]
+    if not np.array_equal(
+        _sorted_rows(x_kept), _sorted_rows(np.concatenate([kept.x_train, kept.x_val]))
+    ):
+        raise RuntimeError("automl no longer takes max_samples the way this benchmark assumes")
+    return x[~keep], y[~keep]
 
 
 def _sorted_rows(x: np.ndarray) -> np.ndarray:

@@ -3,15 +3,22 @@ automl, and the arithmetic of its tables. No training here (the benchmarks thems
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+import pytest
 import yaml
 
 from automl.data import load_dataset
 from automl.space import optuna_name
-from automl.spec import parse
+from automl.spec import load_spec, parse
 from benchmarks import compare, profiler, workload
+from benchmarks.automl_cli import env_with_repo, write_study
+from tests.test_data import mnist_arrays, write_fashion
 
 
 def _rows(x: np.ndarray) -> set[bytes]:
@@ -34,6 +41,94 @@ def test_automl_trains_on_exactly_the_benchmarks_images_and_never_sees_the_test_
     # The test set is stratified: every digit appears about equally often.
     counts = np.bincount(data.y_test, minlength=10)
     assert counts.min() >= 30 and counts.max() - counts.min() <= 2
+
+
+def test_a_keras_data_set_is_automls_split_of_its_training_images_tested_on_its_own(
+    keras_home: Path, tmp_path: Path
+) -> None:
+    write_fashion(keras_home / "datasets" / "fashion-mnist", n_train=60, n_test=20)
+    written = mnist_arrays(60, 20)
+    data = workload.load(1, workload.dataset_spec("fashion_mnist", max_samples=40))
+    # 40 of the 60 training images, stratified; the test images are the files' own, untouched.
+    kept = np.concatenate([data.y_train, data.y_val])
+    assert np.bincount(kept).tolist() == [4] * 10
+    assert _rows(np.concatenate([data.x_train, data.x_val])) <= _rows(written["x_train"])
+    assert np.array_equal(data.x_test[..., 0], written["x_test"])
+    assert np.array_equal(data.y_test, written["y_test"])
+    assert (data.input_shape, data.num_classes, data.input_scale) == ((28, 28, 1), 10, 255.0)
+
+    # automl's arm: the study file compare hands it, read by automl's own parser and loader.
+    spec = load_spec(write_study(compare.automl_study(1, data, trials=2, epochs=1), tmp_path))
+    assert (spec.dataset.name, spec.dataset.max_samples) == ("fashion_mnist", 40)
+    load_dataset.cache_clear()  # automl reads the files afresh, as its worker does
+    seen = load_dataset(spec.dataset, spec.seed or 0)
+    assert np.array_equal(seen.x_train, data.x_train) and np.array_equal(seen.y_train, data.y_train)
+    assert np.array_equal(seen.x_val, data.x_val) and np.array_equal(seen.y_val, data.y_val)
+
+
+def test_a_data_set_missing_from_the_keras_cache_stops_compare_with_one_line(
+    keras_home: Path, tmp_path: Path
+) -> None:
+    results = tmp_path / "results"
+    command = [sys.executable, "-m", "benchmarks.compare", "--dataset", "cifar100"]
+    done = subprocess.run(
+        [*command, "--arms", "optuna", "--results", str(results)],
+        capture_output=True,
+        text=True,
+        env=env_with_repo(),
+        timeout=60,
+    )
+    assert done.returncode == 2 and done.stdout == ""
+    assert done.stderr.startswith("error: cifar100 (CIFAR-100) is not in the Keras cache: put ")
+    assert len(done.stderr.splitlines()) == 1
+    where = f"cifar-100-python.tar.gz or its extracted cifar-100-python folder in {keras_home}"
+    assert f"{where}/datasets (KERAS_HOME moves the cache)" in done.stderr
+    assert not results.exists()
+
+
+def _record(arm: str, seed: int, best_val: float, **fields: Any) -> dict[str, Any]:
+    return {
+        "arm": arm,
+        "seed": seed,
+        "seconds": 10.0,
+        "epochs": 20,
+        "trials": 5,
+        "best_val": best_val,
+        "test_acc": best_val,
+        "curve": [[20, best_val]],
+        **fields,
+    }
+
+
+def test_the_table_keeps_each_data_set_apart_and_reads_old_records_as_digits(
+    tmp_path: Path,
+) -> None:
+    old = _record("optuna", 0, 0.9)  # written before records named their data set
+    fashion = _record("optuna", 0, 0.5, dataset="fashion_mnist", max_samples=6000)
+    for name, record in (("optuna-seed0", old), ("fashion_mnist-6000-optuna-seed0", fashion)):
+        (tmp_path / f"{name}.json").write_text(json.dumps(record), encoding="utf-8")
+    digits, other = compare.table(tmp_path).split("Data set: ")[1:]
+    assert digits.startswith(f"digits, max_samples {workload.KEEP}\n")
+    assert "| optuna | 0 |" in digits and "| 0.9000 |" in digits and "0.5000" not in digits
+    assert other.startswith("fashion_mnist, max_samples 6000\n")
+    assert "| 0.5000 |" in other and "0.9000" not in other
+
+
+@pytest.mark.slow  # two one-epoch trials in a process that imports TensorFlow
+def test_an_arm_runs_on_the_chosen_data_set_and_its_record_says_which(
+    keras_home: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write_fashion(keras_home / "datasets" / "fashion-mnist", n_train=60, n_test=20)
+    results = tmp_path / "results"
+    options = ["--trials", "2", "--epochs", "1", "--dataset", "fashion_mnist", "--max-samples"]
+    compare.main(["--arms", "optuna", "--seeds", "0", *options, "40", "--results", str(results)])
+    record = json.loads((results / "fashion_mnist-40-optuna-seed0.json").read_text())
+    assert (record["dataset"], record["max_samples"]) == ("fashion_mnist", 40)
+    assert (record["trials"], record["epochs"]) == (2, 2)
+    # Scored on the 20 fake test images (not digits' 359): a whole number of them right.
+    right = record["test_acc"] * 20
+    assert right == pytest.approx(round(right), abs=1e-4)
+    assert "Data set: fashion_mnist, max_samples 40\n" in capsys.readouterr().out
 
 
 def test_the_study_file_searches_the_shared_space_under_the_names_every_tool_uses() -> None:

@@ -164,15 +164,6 @@ CIFAR10_NAMES = [
 ]
 
 
-@pytest.fixture
-def keras_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """An empty Keras cache for this test only."""
-    home = tmp_path / "keras_home"
-    (home / "datasets").mkdir(parents=True)
-    monkeypatch.setenv("KERAS_HOME", str(home))
-    return home
-
-
 def spec(**fields: object) -> DatasetSpec:
     """A DatasetSpec through the study file's own parser."""
     return parse({"name": "t", "dataset": dict(fields)}).dataset
