@@ -20,7 +20,8 @@ subset of them, or all) and are tested on its own test split.
 Arms:
   automl        `automl run` (TPE + Hyperband, MLflow tracking on), timed as a whole command;
                 the best model is retrained from its trial's hyperparameters and seed to score
-                it on the test images (automl keeps no model to reload yet), off the clock.
+                it on the benchmark's test images, off the clock (the model automl keeps is
+                in a temporary MLflow store gone with the arm's folder).
   optuna        a hand-written script: TPE + HyperbandPruner + optuna_integration's
                 KerasPruningCallback, one process, in-memory storage, no tracking.
   kt-hyperband  KerasTuner Hyperband (max_epochs EPOCHS, factor 3, one iteration).

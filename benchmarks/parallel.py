@@ -5,13 +5,19 @@ the work is identical and only the number of workers changes. Trials per hour ar
 ways: over the whole command (start-up and shutdown included, what a user waits for) and over
 the trials themselves (first trial start to last trial end: the steady rate of a long study).
 
+The same trials' seconds vary by ±20% from run to run on a shared 2-core machine (inside
+`model.fit`: the machine, not automl), so `--repeats N` runs the worker counts N times in turn
+and reports the medians, with each run's ratio.
+
     python -m benchmarks.parallel                  # 16 trials of 4 epochs, 1 2 4 workers
+    python -m benchmarks.parallel --workers 1 2 --repeats 3
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import statistics
 import tempfile
 from pathlib import Path
 
@@ -26,32 +32,42 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--trials", type=int, default=16)
     parser.add_argument("--epochs", type=int, default=4)
     parser.add_argument("--seed", type=int, default=0, help="draws the configurations")
+    parser.add_argument("--repeats", type=int, default=1, help="runs of each worker count")
     args = parser.parse_args(argv)
     print(describe(), "\n")
     configs = workload.random_configs(args.trials, args.seed)
-    rows = []
+    runs: dict[int, list[tuple[float, float, float, int]]] = {k: [] for k in args.workers}
     with tempfile.TemporaryDirectory(prefix="bench-parallel-") as tmp:
-        for k in args.workers:
-            spec = workload.study_file(
-                f"parallel-{k}", 0, epochs=args.epochs, trials=args.trials, pruner="none"
-            )
-            folder = Path(tmp) / f"workers-{k}"
-            enqueue(spec, folder, configs)
-            run = run_automl(spec, folder, workers=k)
-            starts = [start_time(t) for t in run.trials]
-            ends = [end_time(t) for t in run.trials]
-            span = max(ends) - min(starts)
-            rows.append(
-                (
-                    k,
-                    run.seconds,
-                    len(run.trials) / run.seconds * 3600,
-                    len(run.trials) / span * 3600,
-                    len(run.complete()),
+        for repeat in range(args.repeats):
+            for k in args.workers:
+                spec = workload.study_file(
+                    f"parallel-{k}", 0, epochs=args.epochs, trials=args.trials, pruner="none"
                 )
-            )
+                folder = Path(tmp) / f"workers-{k}-{repeat}"
+                enqueue(spec, folder, configs)
+                run = run_automl(spec, folder, workers=k)
+                starts = [start_time(t) for t in run.trials]
+                ends = [end_time(t) for t in run.trials]
+                span = max(ends) - min(starts)
+                runs[k].append(
+                    (
+                        run.seconds,
+                        len(run.trials) / run.seconds * 3600,
+                        len(run.trials) / span * 3600,
+                        len(run.complete()),
+                    )
+                )
+    rows = [
+        (
+            k,
+            *(statistics.median(run[i] for run in runs[k]) for i in range(3)),
+            min(r[3] for r in runs[k]),
+        )
+        for k in args.workers
+    ]
     print(
-        f"{args.trials} queued trials of {args.epochs} epochs, MLflow on, {os.cpu_count()} cores\n"
+        f"{args.trials} queued trials of {args.epochs} epochs, MLflow on, {os.cpu_count()} cores, "
+        f"median of {args.repeats} run(s) per row\n"
     )
     print(
         "| workers | command s | trials/h (command) | × first row | trials/h (trials) "
@@ -64,6 +80,14 @@ def main(argv: list[str] | None = None) -> None:
             f"| {k} | {seconds:.1f} | {per_hour:.0f} | {per_hour / ref[2]:.2f} | {steady:.0f} "
             f"| {steady / ref[3]:.2f} | {complete} |"
         )
+    if args.repeats > 1:
+        first = args.workers[0]
+        print(f"\nEach run's trials/h (trials) against the {first}-worker run of its round:\n")
+        for k in args.workers[1:]:
+            ratios = ", ".join(
+                f"{b[2] / a[2]:.2f}" for a, b in zip(runs[first], runs[k], strict=True)
+            )
+            print(f"- {k} workers: {ratios}")
 
 
 if __name__ == "__main__":
