@@ -16,7 +16,7 @@ from mlflow import MlflowClient
 from automl import artifacts
 from automl.spec import StudySpec, parse
 from automl.storage import open_storage
-from automl.tracking import StudyRun, storage_label
+from automl.tracking import StudyRun, TrialTracker, storage_label
 
 PNG = b"\x89PNG\r\n\x1a\n"
 TRACKED = {
@@ -228,21 +228,29 @@ def test_the_final_step_scores_a_test_split_and_waits_for_a_model_written_late(
     assert f"registered the model of trial {best.number} as tracked, version 2" in out
 
 
+def _tracked_study(
+    folder: Path, name: str, monkeypatch: pytest.MonkeyPatch
+) -> tuple[StudySpec, optuna.Study, TrialTracker, MlflowClient]:
+    """A new study in `folder` with its tracker, for trials the test drives by hand."""
+    from automl.study import open_study
+    from automl.tracking import TrialTracker, start_study_run
+
+    monkeypatch.chdir(folder)  # MLflow puts a SQLite store's artifacts in ./mlruns
+    spec = parse({**TRACKED, "name": name})
+    storage = str(folder / "automl.journal")
+    uri = f"sqlite:///{folder / 'mlflow.db'}"
+    study = open_study(spec, storage)
+    tracker = TrialTracker(start_study_run(spec, study, uri, storage), spec, storage)
+    return spec, study, tracker, MlflowClient(uri)
+
+
 def test_pruned_and_failed_runs_are_marked_not_finished(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from automl.objective import Outcome
     from automl.space import suggest
-    from automl.study import open_study
-    from automl.tracking import TrialTracker, start_study_run
 
-    monkeypatch.chdir(tmp_path)
-    spec = parse({**TRACKED, "name": "marked"})
-    storage = str(tmp_path / "automl.journal")
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    study = open_study(spec, storage)
-    tracker = TrialTracker(start_study_run(spec, study, uri, storage), spec, storage)
-    client = MlflowClient(uri)
+    spec, study, tracker, client = _tracked_study(tmp_path, "marked", monkeypatch)
 
     def start() -> optuna.Trial:
         trial = study.ask()
@@ -289,15 +297,8 @@ def test_a_trial_ends_normally_when_its_plotter_died(
 
     from automl.objective import Outcome
     from automl.space import suggest
-    from automl.study import open_study
-    from automl.tracking import TrialTracker, start_study_run
 
-    monkeypatch.chdir(tmp_path)
-    spec = parse({**TRACKED, "name": "no-plotter"})
-    storage = str(tmp_path / "automl.journal")
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    study = open_study(spec, storage)
-    tracker = TrialTracker(start_study_run(spec, study, uri, storage), spec, storage)
+    spec, study, tracker, client = _tracked_study(tmp_path, "no-plotter", monkeypatch)
     os.kill(tracker._plotter.submit(os.getpid).result(), signal.SIGKILL)  # say, the OOM killer
     trial = study.ask()
     hp = suggest(trial, spec)
@@ -309,7 +310,7 @@ def test_a_trial_ends_normally_when_its_plotter_died(
 
     (run,) = [
         r
-        for r in MlflowClient(uri).search_runs([study.user_attrs["mlflow_experiment_id"]])
+        for r in client.search_runs([study.user_attrs["mlflow_experiment_id"]])
         if r.data.tags.get("automl.trial_number") == str(trial.number)
     ]
     assert run.info.status == "FINISHED" and run.data.metrics["trial_value"] == 0.5
