@@ -82,7 +82,7 @@ def plotter() -> ProcessPoolExecutor:
 def _start_plotting(parent: int) -> None:
     """The plotter yields the CPU to trials, and dies with the process that started it."""
     # A plot can wait: on a machine whose cores the workers keep busy, their trials come first
-    # and the plots fill the gaps (the writer thread waits for them, not the trial).
+    # and the plots fill the gaps (only a worker's exit waits for its last plots).
     os.nice(10)
     _die_with_parent(parent)
 
@@ -109,7 +109,7 @@ def plot_learning_curves(history: Sequence[Mapping[str, float]], path: Path, tit
 
 
 # The figure of this process, drawn again for every trial: building a figure's axes, ticks and
-# texts anew took ~40% of the ~0.16 s of CPU a plot costs (`benchmarks/plot_cost.py`).
+# texts anew took ~30% of a plot's CPU (`benchmarks/plot_cost.py`).
 _curves: _Curves | None = None
 
 
