@@ -15,6 +15,7 @@ import math
 import statistics
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from automl import artifacts
@@ -34,14 +35,17 @@ def history(epochs: int) -> list[dict[str, float]]:
     ]
 
 
-def cpu_seconds(draws: list[object], epochs: int, plots: int, folder: Path) -> list[float]:
+Draw = Callable[[list[dict[str, float]], Path, str], Path]
+
+
+def cpu_seconds(draws: list[Draw], epochs: int, plots: int, folder: Path) -> list[float]:
     """Median CPU seconds of one plot by each way, the ways taking turns plot by plot so that
     a drift in the machine's speed hits them alike."""
     times: list[list[float]] = [[] for _ in draws]
     for i in range(plots):
         for draw, spent in zip(draws, times, strict=True):
             start = time.process_time()
-            draw(history(epochs), folder / f"{i % 2}.png", f"study trial {i}")  # type: ignore[operator]
+            draw(history(epochs), folder / f"{i % 2}.png", f"study trial {i}")
             spent.append(time.process_time() - start)
     return [statistics.median(spent) for spent in times]
 
