@@ -152,10 +152,11 @@ def automl_study(
 
 
 def retrain(values: dict[str, Any], seed: int, data: Data, epochs: int) -> tuple[float, float]:
-    """automl's best trial trained again as automl trains it: its seed, its tf.data pipelines."""
+    """automl's best trial trained again as automl trains it: its seed, its tf.data pipelines,
+    its fused Adam."""
     from automl.space import Hyperparameters
 
-    fitted = workload.fit(Hyperparameters.from_dict(values), data, epochs, seed, pipelines=True)
+    fitted = workload.fit(Hyperparameters.from_dict(values), data, epochs, seed, as_automl=True)
     return fitted.val_accuracy[-1], workload.test_accuracy(fitted.model, data)
 
 
@@ -419,7 +420,9 @@ def _dataset_table(records: list[dict[str, Any]]) -> str:
         _grid_match(by_arm),
     ]
     restarts = [
-        r for arm in AUTOML_ARMS for r in by_arm.get(arm, [])
+        r
+        for arm in AUTOML_ARMS
+        for r in by_arm.get(arm, [])
         if r.get("restart_seconds") is not None
     ]
     if restarts:
@@ -433,10 +436,7 @@ def _dataset_table(records: list[dict[str, Any]]) -> str:
                 for r in restarts
             ),
         ]
-    retrained = [
-        r for arm in AUTOML_ARMS for r in by_arm.get(arm, [])
-        if "retrained_val" in r
-    ]
+    retrained = [r for arm in AUTOML_ARMS for r in by_arm.get(arm, []) if "retrained_val" in r]
     if retrained:
         lines += [
             "",

@@ -54,7 +54,7 @@ def clear_session_cost(models: int, epochs: int) -> None:
     configs = workload.random_configs(3 * models + 1, seed=1)
     libc = ctypes.CDLL("libc.so.6")
     # A first model warms TensorFlow's caches up, so no phase pays for that.
-    workload.fit(workload.hyperparameters(configs[-1]), data, epochs, 0, pipelines=True)
+    workload.fit(workload.hyperparameters(configs[-1]), data, epochs, 0, as_automl=True)
     keras.backend.clear_session()
     print("| phase | clear_session s (median) | RSS growth per model MB |")
     print("| --- | --- | --- |")
@@ -67,7 +67,7 @@ def clear_session_cost(models: int, epochs: int) -> None:
         for i in range(models):
             n = phase * models + i
             hp = workload.hyperparameters(configs[n])
-            workload.fit(hp, data, epochs, trial_seed(0, n), pipelines=True)
+            workload.fit(hp, data, epochs, trial_seed(0, n), as_automl=True)
             t0 = time.perf_counter()
             keras.backend.clear_session()
             costs.append(time.perf_counter() - t0)
@@ -97,7 +97,7 @@ def steps_per_execution(models: int, epochs: int) -> None:
             seed = trial_seed(0, n)
             keras.backend.clear_session(free_memory=False)
             keras.utils.set_random_seed(seed)
-            model = workload.build(hp, data)
+            model = workload.build(hp, data, as_automl=True)
             model.compile(
                 optimizer=model.optimizer,
                 loss=model.loss,

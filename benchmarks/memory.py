@@ -70,7 +70,7 @@ def bare_growth(run: AutomlRun, epochs: int) -> list[float]:
     rss = []
     for t in sorted(run.trials, key=lambda t: t.number):
         hp = Hyperparameters.from_dict(t.user_attrs["hyperparameters"])
-        workload.fit(hp, data, epochs, t.user_attrs["seed"], pipelines=True)
+        workload.fit(hp, data, epochs, t.user_attrs["seed"], as_automl=True)
         rss.append(process.memory_info().rss / 2**20)
     return rss
 

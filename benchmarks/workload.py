@@ -247,10 +247,13 @@ def _sorted_rows(x: np.ndarray) -> np.ndarray:
     return rows[np.lexsort(rows.T[::-1])]
 
 
-def build(hp: Hyperparameters, data: Data) -> keras.Model:
+def build(hp: Hyperparameters, data: Data, as_automl: bool = False) -> keras.Model:
+    """automl's CNN for `hp`; with Keras's own Adam update unless `as_automl` (automl fuses it)."""
     from automl.model import build_model
 
-    return build_model(hp, data.input_shape, data.num_classes, data.input_scale)
+    return build_model(
+        hp, data.input_shape, data.num_classes, data.input_scale, fused_adam=as_automl
+    )
 
 
 @dataclass
@@ -266,12 +269,13 @@ def fit(
     epochs: int,
     seed: int,
     callbacks: list[Any] | None = None,
-    pipelines: bool = False,
+    as_automl: bool = False,
 ) -> Fitted:
     """What a hand-written script does per configuration: reset, seed, build, fit.
 
-    It feeds the arrays (what a user writes), or with `pipelines` automl's own tf.data
-    pipelines (cached, shuffled, prefetched), to fit exactly what automl fits.
+    It feeds the arrays to a model with Keras's own Adam (what a user writes), or with
+    `as_automl` automl's own tf.data pipelines (shuffled, prefetched) to a model with automl's
+    fused Adam update, to fit exactly what automl fits.
     """
     import time
 
@@ -279,8 +283,8 @@ def fit(
 
     keras.backend.clear_session()
     keras.utils.set_random_seed(seed)
-    model = build(hp, data)
-    if pipelines:
+    model = build(hp, data, as_automl)
+    if as_automl:
         from automl.data import pipelines as automl_pipelines
 
         train, val = automl_pipelines(data.dataset, hp.batch_size, seed)
