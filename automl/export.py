@@ -70,6 +70,8 @@ def training_spec(record: dict[str, Any], hp: dict[str, Any]) -> StudySpec:
         "direction": record["direction"],
         "epochs": record["epochs"],
         "seed": record.get("seed"),
+        # Studies stored before the option existed scored their trials by the last epoch.
+        "restore_best_weights": record.get("restore_best_weights", False),
         "params": hp,
     }
     return parse(raw, source=f"study {record['name']} (as stored)")

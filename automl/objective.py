@@ -35,6 +35,7 @@ class Outcome:
     history: list[dict[str, float]] = field(default_factory=list)
     model: keras.Model | None = None
     value: float | None = None  # what the trial returns, set once it has trained
+    best_epoch: int | None = None  # the epoch `value` and the model come from (1-based)
     fit_seconds: float = 0.0
 
 
@@ -66,6 +67,30 @@ class EpochReporter(keras.callbacks.Callback):
         self.trial.report(logs[self.metric], step=epoch + 1)
         if self.trial.should_prune():
             raise optuna.TrialPruned(f"pruned at epoch {epoch + 1}")
+
+
+class BestEpoch(keras.callbacks.Callback):
+    """Remembers the epoch with the best metric and a copy of its weights (BN statistics too),
+    to put back once training ends: KerasTuner's per-trial checkpoint, Keras's
+    `EarlyStopping(restore_best_weights=True)`. A copy costs ~1 ms per improvement on digits."""
+
+    def __init__(self, metric: str, direction: str) -> None:
+        super().__init__()
+        self.metric = metric
+        self.sign = 1.0 if direction == "maximize" else -1.0
+        self.best: tuple[float, int] | None = None  # (value, 1-based epoch)
+        self.weights: list[Any] = []
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        value = (logs or {}).get(self.metric)
+        if value is None or not math.isfinite(value):
+            return
+        if self.best is None or self.sign * value > self.sign * self.best[0]:
+            self.best = (float(value), epoch + 1)
+            self.weights = self.model.get_weights()
+
+    def restore(self) -> None:
+        self.model.set_weights(self.weights)
 
 
 def _record_training(trial: optuna.Trial, out: Outcome) -> None:
@@ -125,6 +150,10 @@ class Objective:
             raise fail(trial, f"the model does not build: {exc}") from None
         train, val = pipelines(self.data, hp.batch_size, seed)
         reporter = EpochReporter(trial, self.spec.metric, out.history)
+        best = BestEpoch(self.spec.metric, self.spec.direction)
+        callbacks: list[keras.callbacks.Callback] = [reporter]
+        if self.spec.restore_best_weights:
+            callbacks.insert(0, best)  # before a prune or a stop can end the epoch
         try:
             build_training_state(model, self.data.x_train[:2], self.data.y_train[:2])
             started = time.perf_counter()
@@ -133,7 +162,7 @@ class Objective:
                     train,
                     validation_data=val,
                     epochs=self.spec.epochs,
-                    callbacks=[reporter],
+                    callbacks=callbacks,
                     shuffle=False,
                     verbose=0,  # the pipeline shuffles
                 )
@@ -147,6 +176,10 @@ class Objective:
         _record_training(trial, out)
         if reporter.diverged is not None:
             raise fail(trial, f"diverged: {reporter.diverged}")
-        out.model = model
-        out.value = out.history[-1][self.spec.metric]
-        return out.value
+        value, epoch = out.history[-1][self.spec.metric], len(out.history)
+        if self.spec.restore_best_weights and best.best is not None:
+            best.restore()
+            value, epoch = best.best
+        out.value, out.best_epoch, out.model = value, epoch, model
+        trial.set_user_attr("best_epoch", epoch)
+        return value

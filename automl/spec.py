@@ -133,6 +133,7 @@ TOP_LEVEL = (
     "seed",
     "params",
     "keep_models",
+    "restore_best_weights",
     "description",
 )
 DATASET_OPTIONS = (
@@ -227,6 +228,9 @@ class StudySpec:
     seed: int | None
     params: tuple[ParamSpec, ...]
     keep_models: int = 3
+    # A trial is worth its best epoch and keeps that epoch's weights (KerasTuner scores trials
+    # so; Keras's EarlyStopping restores so); False: its last epoch.
+    restore_best_weights: bool = True
     description: str = ""
 
     @property
@@ -411,6 +415,12 @@ def parse(raw: Mapping[str, Any], source: str = "") -> StudySpec:
     epochs = _positive_int(raw, "epochs", 10, problems)
     trials = _positive_int(raw, "trials", None, problems)
     keep_models = _positive_int(raw, "keep_models", 3, problems, allow_zero=True)
+    restore_best_weights = raw.get("restore_best_weights", True)
+    if not isinstance(restore_best_weights, bool):
+        problems.add(
+            "restore_best_weights", f"must be true or false, got {_fmt(restore_best_weights)}"
+        )
+        restore_best_weights = True
     timeout = None
     if raw.get("timeout") is not None:
         timeout = _number(raw["timeout"])
@@ -473,6 +483,7 @@ def parse(raw: Mapping[str, Any], source: str = "") -> StudySpec:
         seed=seed,
         params=tuple(params),
         keep_models=int(keep_models if keep_models is not None else 3),
+        restore_best_weights=restore_best_weights,
         description=str(raw.get("description", "") or ""),
     )
 

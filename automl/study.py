@@ -103,12 +103,14 @@ def make_pruner(spec: StudySpec) -> optuna.pruners.BasePruner:
 
 
 def space_fingerprint(spec: StudySpec) -> dict[str, Any]:
-    """What makes two runs' trial values comparable: the space, the data, the metric, epochs."""
+    """What makes two runs' trial values comparable: the space, the data, the metric, epochs,
+    and which epoch a trial is worth (its best or its last)."""
     return {
         "params": {p.name: repr(p.domain) for p in spec.params},
         "dataset": repr(spec.dataset),
         "metric": spec.metric,
         "epochs": spec.epochs,
+        "restore_best_weights": spec.restore_best_weights,
     }
 
 

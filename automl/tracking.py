@@ -447,8 +447,9 @@ class TrialTracker:
             for epoch, logs in enumerate(outcome.history, start=1):
                 metrics += [Metric(k, v, now, epoch) for k, v in logs.items() if _finite(v)]
         if trial.value is not None and _finite(trial.value):
-            epochs = len(outcome.history) if outcome is not None else 0
-            metrics.append(Metric("trial_value", float(trial.value), now, epochs))
+            # At the epoch the value comes from: the best one, or the last.
+            epoch = (outcome.best_epoch or 0) if outcome is not None else 0
+            metrics.append(Metric("trial_value", float(trial.value), now, epoch))
         tags = {"automl.state": state, "optuna.state": state}
         reason = trial.user_attrs.get("fail_reason")
         if reason:

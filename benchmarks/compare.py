@@ -153,11 +153,12 @@ def automl_study(
 
 def retrain(values: dict[str, Any], seed: int, data: Data, epochs: int) -> tuple[float, float]:
     """automl's best trial trained again as automl trains it: its seed, its tf.data pipelines,
-    its fused Adam."""
+    its fused Adam, its best epoch."""
     from automl.space import Hyperparameters
 
     fitted = workload.fit(Hyperparameters.from_dict(values), data, epochs, seed, as_automl=True)
-    return fitted.val_accuracy[-1], workload.test_accuracy(fitted.model, data)
+    # The model holds its best epoch's weights, as automl's trial kept them.
+    return max(fitted.val_accuracy), workload.test_accuracy(fitted.model, data)
 
 
 def arm_optuna(seed: int, data: Data, trials: int, epochs: int) -> dict[str, Any]:

@@ -275,7 +275,7 @@ def fit(
 
     It feeds the arrays to a model with Keras's own Adam (what a user writes), or with
     `as_automl` automl's own tf.data pipelines (shuffled, prefetched) to a model with automl's
-    fused Adam update, to fit exactly what automl fits.
+    fused Adam update, to fit exactly what automl fits, and keeps its best epoch's weights.
     """
     import time
 
@@ -296,9 +296,17 @@ def fit(
             "validation_data": (data.x_val, data.y_val),
             "batch_size": hp.batch_size,
         }
+    callbacks = list(callbacks or [])
+    if as_automl:  # automl keeps each trial's best epoch (restore_best_weights, its default)
+        from automl.objective import BestEpoch
+
+        best = BestEpoch("val_accuracy", "maximize")
+        callbacks.insert(0, best)
     t0 = time.perf_counter()
-    history = model.fit(**inputs, epochs=epochs, callbacks=callbacks or [], verbose=0)
+    history = model.fit(**inputs, epochs=epochs, callbacks=callbacks, verbose=0)
     seconds = time.perf_counter() - t0
+    if as_automl and best.best is not None:
+        best.restore()
     return Fitted(model, [float(v) for v in history.history.get("val_accuracy", [])], seconds)
 
 

@@ -167,6 +167,10 @@ def test_grid_num_spreads_points_on_the_scale() -> None:
             minimal(params={"beta_1": {"low": 0.8, "high": 0.99, "log": True, "scale": "log1m"}}),
             "params.beta_1.log: give either log: true or scale: log1m, not both",
         ),
+        (
+            minimal(restore_best_weights="best"),
+            "restore_best_weights: must be true or false, got 'best'",
+        ),
     ],
 )
 def test_each_mistake_gets_one_line_naming_the_field(raw: dict[str, Any], expected: str) -> None:

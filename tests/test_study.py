@@ -77,6 +77,11 @@ def test_a_study_refuses_a_changed_search_space(tmp_path: Path) -> None:
     with pytest.raises(StorageError, match=r"params.learning_rate differ\); pick a new name"):
         open_study(changed, storage)
     assert len(optuna.load_study(study_name="s", storage=study._storage).trials) == 1
+    # Values of the best epoch and of the last one do not compare either.
+    last_epoch = parse({"name": "s", "params": {"learning_rate": [0.1, 0.01]},
+                        "restore_best_weights": False})
+    with pytest.raises(StorageError, match=r"\(restore_best_weights differ\); pick a new name"):
+        open_study(last_epoch, storage)
 
 
 def test_each_worker_stream_draws_other_points() -> None:
