@@ -13,8 +13,11 @@ would save, without changing automl:
    log the per-epoch metrics, terminate), timed against a SQLite store.
 4. A worker's start: importing TensorFlow, importing MLflow and opening a client on a new and
    on an existing SQLite store, each in a fresh interpreter.
+5. Adam's update: automl's fused kernel (`automl.model.fuse_adam_update`) against Keras's own,
+   first epoch (the trace) and later epochs, the same models taking turns.
+6. What `restore_best_weights` costs: one copy of a model's weights per improving epoch.
 
-    python -m benchmarks.hot_path
+    python -m benchmarks.hot_path [--only fused_adam best_epoch ...]
 """
 
 from __future__ import annotations
@@ -27,13 +30,16 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from benchmarks import workload
 from benchmarks.automl_cli import env_with_repo
 from benchmarks.machine import describe
 
 STEPS = 16
+PARTS = ("startup", "mlflow", "clear_session", "steps_per_execution", "fused_adam", "best_epoch")
 
 
 def rss_mb() -> float:
@@ -113,6 +119,90 @@ def steps_per_execution(models: int, epochs: int) -> None:
         print(f"| {steps} | {statistics.median(per_epoch):.3f} | {same} |")
 
 
+def epoch_timer() -> tuple[Any, list[float]]:
+    """A Keras callback and the list it fills with each epoch's seconds (validation included)."""
+    import keras
+
+    seconds: list[float] = []
+
+    class Timer(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+            self.t0 = time.perf_counter()
+
+        def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+            seconds.append(time.perf_counter() - self.t0)
+
+    return Timer(), seconds
+
+
+def fused_adam(models: int, epochs: int) -> None:
+    """automl's fused Adam update against Keras's own: the same models, seeds and pipelines,
+    the two taking turns model by model (which goes first alternates)."""
+    import keras
+
+    from automl.data import pipelines
+    from automl.model import build_training_state
+    from automl.objective import trial_seed
+
+    data = workload.load(0)
+    firsts: dict[bool, list[float]] = {True: [], False: []}
+    laters: dict[bool, list[float]] = {True: [], False: []}
+    finals: dict[bool, list[float]] = {True: [], False: []}
+    configs = workload.random_configs(models + 1, seed=2)
+    for n, config in enumerate(configs):
+        hp = workload.hyperparameters(config)
+        seed = trial_seed(0, n)
+        for fused in (n % 2 == 0, n % 2 == 1):
+            keras.backend.clear_session(free_memory=False)
+            keras.utils.set_random_seed(seed)
+            model = workload.build(hp, data, as_automl=fused)
+            build_training_state(model, data.x_train[:2], data.y_train[:2])
+            train, val = pipelines(data.dataset, hp.batch_size, seed)
+            timer, seconds = epoch_timer()
+            history = model.fit(
+                train,
+                validation_data=val,
+                epochs=epochs,
+                callbacks=[timer],
+                shuffle=False,  # the pipeline shuffles
+                verbose=0,
+            )
+            if n == 0:
+                continue  # the first model warms TensorFlow up
+            firsts[fused].append(seconds[0])
+            laters[fused].append(statistics.median(seconds[1:]))
+            finals[fused].append(history.history["val_accuracy"][-1])
+    same = sum(a == b for a, b in zip(finals[True], finals[False], strict=True))
+    print(f"| Adam update | first epoch s | later epoch s | (median of {models} models) |")
+    print("| --- | --- | --- | --- |")
+    for fused, name in ((False, "Keras's own"), (True, "fused (automl)")):
+        first, later = statistics.median(firsts[fused]), statistics.median(laters[fused])
+        print(f"| {name} | {first:.3f} | {later:.3f} | |")
+    ratio_first = statistics.median(firsts[True]) / statistics.median(firsts[False])
+    ratio_later = statistics.median(laters[True]) / statistics.median(laters[False])
+    print(f"| fused / Keras's | {ratio_first:.2f} | {ratio_later:.2f} | |")
+    print(f"\nthe same final validation accuracy in {same} of {models} models")
+
+
+def best_epoch_copy(models: int) -> None:
+    """What keeping a trial's best epoch costs: one copy of the weights per improvement."""
+    import keras
+
+    data = workload.load(0)
+    costs = []
+    for config in workload.random_configs(models, seed=2):
+        keras.backend.clear_session(free_memory=False)
+        model = workload.build(workload.hyperparameters(config), data, as_automl=True)
+        t0 = time.perf_counter()
+        model.get_weights()
+        costs.append(time.perf_counter() - t0)
+    print(
+        f"copy of a model's weights (restore_best_weights, per improving epoch): median "
+        f"{statistics.median(costs) * 1000:.1f} ms, most {max(costs) * 1000:.1f} ms "
+        f"over {models} models"
+    )
+
+
 def mlflow_per_trial(trials: int, epochs: int) -> None:
     from mlflow import MlflowClient
     from mlflow.entities import Metric, Param, RunTag
@@ -179,15 +269,20 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--models", type=int, default=10)
     parser.add_argument("--epochs", type=int, default=5)
+    parser.add_argument("--only", nargs="+", choices=PARTS, help="run these parts alone")
     args = parser.parse_args(argv)
     print(describe(), "\n")
-    startup()
-    print()
-    mlflow_per_trial(20, args.epochs)
-    print()
-    clear_session_cost(args.models, args.epochs)
-    print()
-    steps_per_execution(args.models, args.epochs)
+    parts: dict[str, Callable[[], None]] = {
+        "startup": startup,
+        "mlflow": lambda: mlflow_per_trial(20, args.epochs),
+        "clear_session": lambda: clear_session_cost(args.models, args.epochs),
+        "steps_per_execution": lambda: steps_per_execution(args.models, args.epochs),
+        "fused_adam": lambda: fused_adam(args.models, args.epochs),
+        "best_epoch": lambda: best_epoch_copy(args.models),
+    }
+    for name in args.only or PARTS:
+        parts[name]()
+        print()
 
 
 if __name__ == "__main__":
