@@ -121,7 +121,8 @@ def wait_for(
 def training_trial(
     storage: str, name: str, host: str | None = None
 ) -> optuna.trial.FrozenTrial | None:
-    """A RUNNING trial past its first epoch (so a signal now lands mid-training)."""
+    """A RUNNING trial past its first epoch (so a signal now lands mid-training). Tests give
+    their trials ~8 epochs: at 3 a digits trial could end between two probes."""
     for t in trials(storage, name):
         worker = t.user_attrs.get("worker")
         mine = worker and (host is None or worker["host"] == host)

@@ -54,7 +54,8 @@ def _can_rename_host() -> bool:
 def test_two_machines_share_a_study_and_one_dies_mid_trial(tmp_path):
     url = postgres_url()
     name = f"machines-{uuid.uuid4().hex[:8]}"
-    spec = study_file(tmp_path, name, trials=4, epochs=3, grid=GRID8)
+    # Trials long enough (~1 s) for the probe below to find one past its first epoch.
+    spec = study_file(tmp_path, name, trials=4, epochs=8, grid=GRID8)
     other_machine = _can_rename_host()
     # Machine A: its own host name where this system allows it (root in CI).
     rename = ["unshare", "--uts", "sh", "-c", 'hostname machine-a && exec "$0" "$@"']

@@ -247,7 +247,7 @@ def test_two_local_workers_share_the_default_journal(tmp_path):
 
 @pytest.mark.slow
 def test_a_worker_killed_mid_trial_is_retried_and_every_cell_completes_once(tmp_path):
-    spec = study_file(tmp_path, "kill", epochs=3, grid=GRID4)
+    spec = study_file(tmp_path, "kill", epochs=8, grid=GRID4)
     storage = str(tmp_path / "s.journal")
     # A machine with GPUs 0 and 1 (TensorFlow for the CPU ignores them).
     gpus = {"CUDA_VISIBLE_DEVICES": "0,1"}
@@ -280,7 +280,7 @@ def test_stop_signals_mark_the_trial_and_the_next_run_resumes(tmp_path):
     """Ctrl-C (SIGINT to the process group), SIGTERM to `automl run` alone (docker stop), and
     SIGKILL of `automl run` (its worker follows): each time the running trial says why it
     stopped and is queued again; a last run meets the budget with nothing left behind."""
-    spec = study_file(tmp_path, "stops", sampler="random", trials=4, epochs=3)
+    spec = study_file(tmp_path, "stops", sampler="random", trials=4, epochs=8)
     storage = str(tmp_path / "s.journal")
     stops = [
         (lambda p: os.killpg(p.pid, signal.SIGINT), 130, "interrupted (Ctrl-C)"),
