@@ -109,12 +109,16 @@ def largest(values: dict[str, float], n: int | None = None) -> list[tuple[str, f
     return sorted(values.items(), key=lambda kv: -kv[1])[:n]
 
 
+def py_spy() -> str:
+    """The py-spy command: on the PATH, else beside this venv's Python."""
+    return shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
+
+
 def profile_automl(spec: dict[str, Any], folder: Path) -> Profile:
     """Run `automl run` under py-spy (raw samples in folder/py-spy.txt) and sort its time."""
-    pyspy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
     raw = folder / "py-spy.txt"
     prefix = (
-        pyspy,
+        py_spy(),
         "record",
         "--subprocesses",
         "--idle",
