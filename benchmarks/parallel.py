@@ -1,9 +1,13 @@
 """Parallel speedup: trials per hour with 1, 2 and 4 local workers (`automl run --workers K`).
 
 Every run trains the same queued configurations (drawn from the shared space, no pruning), so
-the work is identical and only the number of workers changes. Trials per hour are counted two
-ways: over the whole command (start-up and shutdown included, what a user waits for) and over
-the trials themselves (first trial start to last trial end: the steady rate of a long study).
+the work is identical and only the number of workers changes. Trials per hour are counted three
+ways: over the whole command (start-up and shutdown included, what a user waits for); over the
+trials themselves (first trial start to last trial end); and while all K workers are busy (from
+the last worker's first trial start to the first worker's last trial end, a trial cut by that
+window counting by the share of it inside). The last is the steady rate of a long study: with 16
+trials, the end of a run where one worker finishes its last trial while the others have none
+left is a sixth of the span for two workers, and a long study has no such end in proportion.
 
 The same trials' seconds vary by ±20% from run to run on a shared 2-core machine (inside
 `model.fit`: the machine, not automl), so `--repeats N` runs the worker counts N times in turn
@@ -22,8 +26,24 @@ import tempfile
 from pathlib import Path
 
 from benchmarks import workload
-from benchmarks.automl_cli import end_time, enqueue, run_automl, start_time
+from benchmarks.automl_cli import AutomlRun, end_time, enqueue, run_automl, start_time
 from benchmarks.machine import describe
+
+Span = tuple[int, float, float]  # (worker pid, trial start, trial end), seconds
+
+
+def spans(run: AutomlRun) -> list[Span]:
+    return [(t.user_attrs["worker"]["pid"], start_time(t), end_time(t)) for t in run.trials]
+
+
+def all_busy_rate(trials: list[Span]) -> float:
+    """Trials per hour while every worker is busy: trials counted by their share inside the
+    window from the last worker's first start to the first worker's last end."""
+    workers = {pid for pid, _, _ in trials}
+    low = max(min(s for p, s, _ in trials if p == pid) for pid in workers)
+    high = min(max(e for p, _, e in trials if p == pid) for pid in workers)
+    inside = sum(max(0.0, min(e, high) - max(s, low)) / (e - s) for _, s, e in trials if e > s)
+    return inside / (high - low) * 3600
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -36,7 +56,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     print(describe(), "\n")
     configs = workload.random_configs(args.trials, args.seed)
-    runs: dict[int, list[tuple[float, float, float, int]]] = {k: [] for k in args.workers}
+    runs: dict[int, list[tuple[float, float, float, float, int]]] = {k: [] for k in args.workers}
     with tempfile.TemporaryDirectory(prefix="bench-parallel-") as tmp:
         for repeat in range(args.repeats):
             for k in args.workers:
@@ -54,14 +74,15 @@ def main(argv: list[str] | None = None) -> None:
                         run.seconds,
                         len(run.trials) / run.seconds * 3600,
                         len(run.trials) / span * 3600,
+                        all_busy_rate(spans(run)),
                         len(run.complete()),
                     )
                 )
     rows = [
         (
             k,
-            *(statistics.median(run[i] for run in runs[k]) for i in range(3)),
-            min(r[3] for r in runs[k]),
+            *(statistics.median(run[i] for run in runs[k]) for i in range(4)),
+            min(r[4] for r in runs[k]),
         )
         for k in args.workers
     ]
@@ -71,21 +92,22 @@ def main(argv: list[str] | None = None) -> None:
     )
     print(
         "| workers | command s | trials/h (command) | × first row | trials/h (trials) "
-        "| × first row | complete |"
+        "| × first row | trials/h (all busy) | × first row | complete |"
     )
-    print("| --- | --- | --- | --- | --- | --- | --- |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     ref = rows[0]
-    for k, seconds, per_hour, steady, complete in rows:
+    for k, seconds, per_hour, steady, busy, complete in rows:
         print(
             f"| {k} | {seconds:.1f} | {per_hour:.0f} | {per_hour / ref[2]:.2f} | {steady:.0f} "
-            f"| {steady / ref[3]:.2f} | {complete} |"
+            f"| {steady / ref[3]:.2f} | {busy:.0f} | {busy / ref[4]:.2f} | {complete} |"
         )
     if args.repeats > 1:
         first = args.workers[0]
-        print(f"\nEach run's trials/h (trials) against the {first}-worker run of its round:\n")
+        print(f"\nEach run against the {first}-worker run of its round (trials; all busy):\n")
         for k in args.workers[1:]:
-            ratios = ", ".join(
-                f"{b[2] / a[2]:.2f}" for a, b in zip(runs[first], runs[k], strict=True)
+            ratios = "; ".join(
+                f"{b[2] / a[2]:.2f}, {b[3] / a[3]:.2f}"
+                for a, b in zip(runs[first], runs[k], strict=True)
             )
             print(f"- {k} workers: {ratios}")
 

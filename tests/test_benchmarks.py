@@ -16,7 +16,7 @@ import yaml
 from automl.data import load_dataset
 from automl.space import optuna_name
 from automl.spec import load_spec, parse
-from benchmarks import compare, profiler, workload
+from benchmarks import compare, parallel, profiler, workload
 from benchmarks.automl_cli import env_with_repo, write_study
 from tests.test_data import mnist_arrays, write_fashion
 
@@ -164,6 +164,16 @@ def test_epochs_to_reach_counts_the_compute_spent_until_the_target_is_first_met(
     assert points == [(1, float("-inf")), (13, 0.95), (16, 0.95), (28, 0.99), (40, 0.99)]
     assert compare.epochs_to_reach([list(p) for p in points], 0.99) == 28
     assert compare.epochs_to_reach([list(p) for p in points], 0.995) is None
+
+
+def test_the_all_busy_rate_leaves_out_the_start_and_the_end_where_a_worker_idles() -> None:
+    # Worker 1 starts at 0 and ends at 10; worker 2 starts at 1 and ends at 7: both are busy from
+    # 1 to 7. Inside that window: worker 1's trials 0-4 (3 of 4 s) and 4-8 (3 of 4 s), worker
+    # 2's 1-4 and 4-7 whole: 3.5 trials in 6 s. Worker 1's 8-10 trial lies outside.
+    trials = [(1, 0.0, 4.0), (1, 4.0, 8.0), (1, 8.0, 10.0), (2, 1.0, 4.0), (2, 4.0, 7.0)]
+    assert parallel.all_busy_rate(trials) == pytest.approx(3.5 / 6 * 3600)
+    # One worker: every trial, first start to last end.
+    assert parallel.all_busy_rate(trials[:3]) == pytest.approx(3 / 10 * 3600)
 
 
 def test_profile_samples_go_to_the_deepest_bucket_of_the_worker_main_thread(
