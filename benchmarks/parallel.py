@@ -3,11 +3,13 @@
 Every run trains the same queued configurations (drawn from the shared space, no pruning), so
 the work is identical and only the number of workers changes. Trials per hour are counted three
 ways: over the whole command (start-up and shutdown included, what a user waits for); over the
-trials themselves (first trial start to last trial end); and while all K workers are busy (from
-the last worker's first trial start to the first worker's last trial end, a trial cut by that
-window counting by the share of it inside). The last is the steady rate of a long study: with 16
-trials, the end of a run where one worker finishes its last trial while the others have none
-left is a sixth of the span for two workers, and a long study has no such end in proportion.
+trials themselves (first trial start to last trial end); and while all K workers are busy, the
+steady rate of a long study. With 16 trials, the end of a run where one worker trains its last
+trial while the others have none left is a sixth of the span for two workers; a long study has
+no such end in proportion. That window runs from the last worker's first trial start to the
+first worker's last trial end; a trial cut by it counts by the share of it inside, and each
+trial weighs its size (its seconds in the first worker count's run of the round, over their
+mean), so that a window which happens to leave out the largest models does not look faster.
 
 The same trials' seconds vary by ±20% from run to run on a shared 2-core machine (inside
 `model.fit`: the machine, not automl), so `--repeats N` runs the worker counts N times in turn
@@ -29,20 +31,32 @@ from benchmarks import workload
 from benchmarks.automl_cli import AutomlRun, end_time, enqueue, run_automl, start_time
 from benchmarks.machine import describe
 
-Span = tuple[int, float, float]  # (worker pid, trial start, trial end), seconds
+Span = tuple[int, int, float, float]  # (worker pid, trial number, start, end), seconds
 
 
 def spans(run: AutomlRun) -> list[Span]:
-    return [(t.user_attrs["worker"]["pid"], start_time(t), end_time(t)) for t in run.trials]
+    return [
+        (t.user_attrs["worker"]["pid"], t.number, start_time(t), end_time(t)) for t in run.trials
+    ]
 
 
-def all_busy_rate(trials: list[Span]) -> float:
-    """Trials per hour while every worker is busy: trials counted by their share inside the
-    window from the last worker's first start to the first worker's last end."""
-    workers = {pid for pid, _, _ in trials}
-    low = max(min(s for p, s, _ in trials if p == pid) for pid in workers)
-    high = min(max(e for p, _, e in trials if p == pid) for pid in workers)
-    inside = sum(max(0.0, min(e, high) - max(s, low)) / (e - s) for _, s, e in trials if e > s)
+def sizes(reference: list[Span]) -> dict[int, float]:
+    """Each trial's seconds in a reference run over their mean: 1 for a trial of average size."""
+    seconds = {number: end - start for _, number, start, end in reference}
+    mean = statistics.mean(seconds.values())
+    return {number: s / mean for number, s in seconds.items()}
+
+
+def all_busy_rate(trials: list[Span], size: dict[int, float]) -> float:
+    """Trials of average size per hour while every worker is busy: each trial counted by its
+    size and its share inside the window from the last worker's first start to the first
+    worker's last end."""
+    workers = {pid for pid, *_ in trials}
+    low = max(min(s for p, _, s, _ in trials if p == pid) for pid in workers)
+    high = min(max(e for p, _, _, e in trials if p == pid) for pid in workers)
+    inside = sum(
+        size[n] * max(0.0, min(e, high) - max(s, low)) / (e - s) for _, n, s, e in trials if e > s
+    )
     return inside / (high - low) * 3600
 
 
@@ -59,6 +73,7 @@ def main(argv: list[str] | None = None) -> None:
     runs: dict[int, list[tuple[float, float, float, float, int]]] = {k: [] for k in args.workers}
     with tempfile.TemporaryDirectory(prefix="bench-parallel-") as tmp:
         for repeat in range(args.repeats):
+            size: dict[int, float] = {}
             for k in args.workers:
                 spec = workload.study_file(
                     f"parallel-{k}", 0, epochs=args.epochs, trials=args.trials, pruner="none"
@@ -69,12 +84,13 @@ def main(argv: list[str] | None = None) -> None:
                 starts = [start_time(t) for t in run.trials]
                 ends = [end_time(t) for t in run.trials]
                 span = max(ends) - min(starts)
+                size = size or sizes(spans(run))  # the round's first run sizes the trials
                 runs[k].append(
                     (
                         run.seconds,
                         len(run.trials) / run.seconds * 3600,
                         len(run.trials) / span * 3600,
-                        all_busy_rate(spans(run)),
+                        all_busy_rate(spans(run), size),
                         len(run.complete()),
                     )
                 )

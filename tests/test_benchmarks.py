@@ -168,12 +168,26 @@ def test_epochs_to_reach_counts_the_compute_spent_until_the_target_is_first_met(
 
 def test_the_all_busy_rate_leaves_out_the_start_and_the_end_where_a_worker_idles() -> None:
     # Worker 1 starts at 0 and ends at 10; worker 2 starts at 1 and ends at 7: both are busy from
-    # 1 to 7. Inside that window: worker 1's trials 0-4 (3 of 4 s) and 4-8 (3 of 4 s), worker
-    # 2's 1-4 and 4-7 whole: 3.5 trials in 6 s. Worker 1's 8-10 trial lies outside.
-    trials = [(1, 0.0, 4.0), (1, 4.0, 8.0), (1, 8.0, 10.0), (2, 1.0, 4.0), (2, 4.0, 7.0)]
-    assert parallel.all_busy_rate(trials) == pytest.approx(3.5 / 6 * 3600)
+    # 1 to 7. Inside that window: trial 0 (0-4, 3 of 4 s), trial 2 (4-8, 3 of 4 s), trials 1
+    # (1-4) and 3 (4-7) whole; trial 4 (8-10) lies outside. All of one size: 3.5 trials in 6 s.
+    trials = [
+        (1, 0, 0.0, 4.0),
+        (2, 1, 1.0, 4.0),
+        (1, 2, 4.0, 8.0),
+        (2, 3, 4.0, 7.0),
+        (1, 4, 8.0, 10.0),
+    ]  # (worker, trial number, start, end)
+    same = dict.fromkeys(range(5), 1.0)
+    assert parallel.all_busy_rate(trials, same) == pytest.approx(3.5 / 6 * 3600)
+    # Trials 1 and 3 took twice as long as the others when one worker ran them alone: the window
+    # holds 0.75 + 2 + 0.75 + 2 = 5.5 trials of average size (sizes from that run: mean 1.4 s).
+    alone = [(9, n, 0.0, seconds) for n, seconds in enumerate([1.0, 2.0, 1.0, 2.0, 1.0])]
+    weighed = parallel.sizes(alone)
+    assert weighed[1] == pytest.approx(2 / 1.4)
+    assert parallel.all_busy_rate(trials, weighed) == pytest.approx(5.5 / 1.4 / 6 * 3600)
     # One worker: every trial, first start to last end.
-    assert parallel.all_busy_rate(trials[:3]) == pytest.approx(3 / 10 * 3600)
+    one = [t for t in trials if t[0] == 1]
+    assert parallel.all_busy_rate(one, same) == pytest.approx(3 / 10 * 3600)
 
 
 def test_profile_samples_go_to_the_deepest_bucket_of_the_worker_main_thread(
