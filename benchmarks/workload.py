@@ -275,7 +275,8 @@ def fit(
 
     It feeds the arrays to a model with Keras's own Adam (what a user writes), or with
     `as_automl` automl's own tf.data pipelines (shuffled, prefetched) to a model with automl's
-    fused Adam update, to fit exactly what automl fits, and keeps its best epoch's weights.
+    fused Adam update and its training state created before `fit` (so `fit` traces its step
+    once), to fit exactly what automl fits, and keeps its best epoch's weights.
     """
     import time
 
@@ -286,9 +287,11 @@ def fit(
     model = build(hp, data, as_automl)
     if as_automl:
         from automl.data import pipelines as automl_pipelines
+        from automl.model import build_training_state
 
         train, val = automl_pipelines(data.dataset, hp.batch_size, seed)
         inputs: dict[str, Any] = {"x": train, "validation_data": val, "shuffle": False}
+        build_training_state(model, data.x_train[:2], data.y_train[:2])
     else:
         inputs = {
             "x": data.x_train,
