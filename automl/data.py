@@ -132,10 +132,17 @@ def _batches(x: np.ndarray, y: np.ndarray, batch_size: int, seed: int | None) ->
     indices = tf.data.Dataset.range(len(y))
     if seed is not None:
         indices = indices.shuffle(len(y), seed=seed, reshuffle_each_iteration=True)
+    # tf.data's autotuner keeps a worker at ~1.2 cores while it trains with one TensorFlow thread,
+    # for a gather it cannot speed up: two workers on two cores then trained each epoch 1.5x
+    # slower than one worker alone, and 1.05x without it, at the same speed alone
+    # (benchmarks/hot_path.py --only autotune). AUTOTUNE then means min(16, cores), fixed.
+    options = tf.data.Options()
+    options.autotune.enabled = False
     return (
         indices.batch(batch_size)
         .map(batch, num_parallel_calls=tf.data.AUTOTUNE)
         .prefetch(tf.data.AUTOTUNE)
+        .with_options(options)
     )
 
 

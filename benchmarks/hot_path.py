@@ -16,8 +16,11 @@ would save, without changing automl:
 5. Adam's update: automl's fused kernel (`automl.model.fuse_adam_update`) against Keras's own,
    first epoch (the trace) and later epochs, the same models taking turns.
 6. What `restore_best_weights` costs: one copy of a model's weights per improving epoch.
+7. tf.data's autotuner, on (TensorFlow's default) and off (automl's pipelines): later-epoch
+   seconds of processes with one TensorFlow thread each, as `--workers 2` runs them, one alone
+   and two side by side on the two cores.
 
-    python -m benchmarks.hot_path [--only fused_adam best_epoch ...]
+    python -m benchmarks.hot_path [--only fused_adam best_epoch autotune ...]
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from __future__ import annotations
 import argparse
 import ctypes
 import gc
+import multiprocessing
 import statistics
 import subprocess
 import sys
@@ -39,7 +43,15 @@ from benchmarks.automl_cli import env_with_repo
 from benchmarks.machine import describe
 
 STEPS = 16
-PARTS = ("startup", "mlflow", "clear_session", "steps_per_execution", "fused_adam", "best_epoch")
+PARTS = (
+    "startup",
+    "mlflow",
+    "clear_session",
+    "steps_per_execution",
+    "fused_adam",
+    "best_epoch",
+    "autotune",
+)
 
 
 def rss_mb() -> float:
@@ -203,6 +215,62 @@ def best_epoch_copy(models: int) -> None:
     )
 
 
+def autotune(models: int, epochs: int) -> None:
+    """Later-epoch seconds with tf.data's autotuner on and off, one process alone and two side
+    by side, each fitting the same models with one TensorFlow thread (a `--workers 2` worker)."""
+    context = multiprocessing.get_context("spawn")  # TensorFlow's threads are set per process
+    print("| tf.data autotune | alone: later epochs s | side by side: later epochs s | × alone |")
+    print("| --- | --- | --- | --- |")
+    for enabled in (True, False):
+        runs = {}
+        for count in (1, 2):
+            with context.Pool(count) as pool:
+                runs[count] = pool.starmap(_later_epochs, [(enabled, models, epochs)] * count)
+        pair = ", ".join(f"{s:.2f}" for s in runs[2])
+        ratio = statistics.mean(runs[2]) / runs[1][0]
+        name = "on (TensorFlow's default)" if enabled else "off (automl)"
+        print(f"| {name} | {runs[1][0]:.2f} | {pair} | {ratio:.2f} |")
+
+
+def _later_epochs(enabled: bool, models: int, epochs: int) -> float:
+    """In a fresh process with one TensorFlow thread: the seconds of every epoch but the first
+    (which traces) of `models` models fitted on automl's pipelines, autotune `enabled` or not."""
+    from automl.backend import load_keras
+
+    load_keras()
+    import keras
+    import tensorflow as tf
+
+    tf.config.threading.set_intra_op_parallelism_threads(1)
+    tf.config.threading.set_inter_op_parallelism_threads(1)
+    from automl.data import pipelines
+    from automl.model import build_training_state
+    from automl.objective import trial_seed
+
+    options = tf.data.Options()
+    options.autotune.enabled = enabled  # overrides what automl's pipelines set
+    data = workload.load(0)
+    total = 0.0
+    for n, config in enumerate(workload.random_configs(models, seed=2)):
+        hp = workload.hyperparameters(config)
+        keras.backend.clear_session(free_memory=False)
+        keras.utils.set_random_seed(trial_seed(0, n))
+        model = workload.build(hp, data, as_automl=True)
+        build_training_state(model, data.x_train[:2], data.y_train[:2])
+        train, val = pipelines(data.dataset, hp.batch_size, trial_seed(0, n))
+        timer, seconds = epoch_timer()
+        model.fit(
+            train.with_options(options),
+            validation_data=val.with_options(options),
+            epochs=epochs,
+            callbacks=[timer],
+            shuffle=False,
+            verbose=0,
+        )
+        total += sum(seconds[1:])
+    return total
+
+
 def mlflow_per_trial(trials: int, epochs: int) -> None:
     from mlflow import MlflowClient
     from mlflow.entities import Metric, Param, RunTag
@@ -279,6 +347,7 @@ def main(argv: list[str] | None = None) -> None:
         "steps_per_execution": lambda: steps_per_execution(args.models, args.epochs),
         "fused_adam": lambda: fused_adam(args.models, args.epochs),
         "best_epoch": lambda: best_epoch_copy(args.models),
+        "autotune": lambda: autotune(args.models, args.epochs),
     }
     for name in args.only or PARTS:
         parts[name]()
