@@ -121,12 +121,14 @@ def wait_for(
 def training_trial(
     storage: str, name: str, host: str | None = None
 ) -> optuna.trial.FrozenTrial | None:
-    """A RUNNING trial past its first epoch (so a signal now lands mid-training). Tests give
-    their trials ~8 epochs: at 3 a digits trial could end between two probes."""
+    """A RUNNING trial past its first epoch and before its fourth, so a signal sent now lands
+    mid-training with epochs to spare. Tests give their trials ~8 epochs: at 3 a digits trial
+    could end between two probes, and a trial found at its last epoch can end before the signal
+    arrives."""
     for t in trials(storage, name):
         worker = t.user_attrs.get("worker")
         mine = worker and (host is None or worker["host"] == host)
-        if t.state.name == "RUNNING" and mine and t.intermediate_values:
+        if t.state.name == "RUNNING" and mine and 1 <= len(t.intermediate_values) <= 3:
             return t
     return None
 
