@@ -133,8 +133,8 @@ def _batches(x: np.ndarray, y: np.ndarray, batch_size: int, seed: int | None) ->
     if seed is not None:
         indices = indices.shuffle(len(y), seed=seed, reshuffle_each_iteration=True)
     # tf.data's autotuner keeps a worker at ~1.2 cores while it trains with one TensorFlow thread,
-    # for a gather it cannot speed up: two workers on two cores then trained each epoch 1.5x
-    # slower than one worker alone, and 1.05x without it, at the same speed alone
+    # for a gather it cannot speed up: two such workers side by side trained their later epochs
+    # 1.59x slower than one alone with it, 1.13x without it, and alone no faster with it
     # (benchmarks/hot_path.py --only autotune). AUTOTUNE then means min(16, cores), fixed.
     options = tf.data.Options()
     options.autotune.enabled = False

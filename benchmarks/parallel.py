@@ -81,16 +81,15 @@ def main(argv: list[str] | None = None) -> None:
                 folder = Path(tmp) / f"workers-{k}-{repeat}"
                 enqueue(spec, folder, configs)
                 run = run_automl(spec, folder, workers=k)
-                starts = [start_time(t) for t in run.trials]
-                ends = [end_time(t) for t in run.trials]
-                span = max(ends) - min(starts)
-                size = size or sizes(spans(run))  # the round's first run sizes the trials
+                trials = spans(run)
+                span = max(e for *_, e in trials) - min(s for _, _, s, _ in trials)
+                size = size or sizes(trials)  # the round's first run sizes the trials
                 runs[k].append(
                     (
                         run.seconds,
-                        len(run.trials) / run.seconds * 3600,
-                        len(run.trials) / span * 3600,
-                        all_busy_rate(spans(run), size),
+                        len(trials) / run.seconds * 3600,
+                        len(trials) / span * 3600,
+                        all_busy_rate(trials, size),
                         len(run.complete()),
                     )
                 )
