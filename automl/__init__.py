@@ -4,7 +4,9 @@ Only light names are exported here, so importing automl does not import TensorFl
 """
 
 from automl.errors import AutomlError, DataError, SpecError, StorageError
-from automl.spec import StudySpec, load_spec, parse
+from automl.spec.reading import load_spec
+from automl.spec.rules import parse
+from automl.spec.schema import StudySpec
 
 __all__ = [
     "AutomlError",

@@ -1,6 +1,6 @@
 """`python -m automl`: the same as the `automl` command."""
 
-from automl.cli import main
+from automl.cli.app import main
 
 if __name__ == "__main__":
     main()

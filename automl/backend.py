@@ -9,14 +9,10 @@ automl nothing, and every worker process would print them again.
 from __future__ import annotations
 
 import contextlib
-import multiprocessing
-import multiprocessing.context
-import multiprocessing.forkserver
 import os
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from types import ModuleType
-from typing import Any, cast
 
 
 @contextlib.contextmanager
@@ -43,39 +39,3 @@ def load_keras() -> ModuleType:
     import keras
 
     return keras
-
-
-def worker_context() -> multiprocessing.context.ForkServerContext:
-    """Where worker processes come from: forked from one server process that has imported
-    TensorFlow, Keras, Optuna and MLflow once (`automl.preload`, about 6 s), so a worker that
-    replaces a retired one starts in a fraction of a second instead of importing them again.
-
-    The server never runs a TensorFlow op, so no TensorFlow thread pool or device exists to be
-    broken by the fork; each worker sets its threads and GPU before its first op.
-    """
-    ctx = cast(multiprocessing.context.ForkServerContext, multiprocessing.get_context("forkserver"))
-    ctx.set_forkserver_preload(["automl.preload"])
-    # Start it now: it imports while the caller does other work, and the first worker's
-    # start waits only for what is left of that.
-    multiprocessing.forkserver.ensure_running()
-    return ctx
-
-
-def start_process(target: Callable[..., None], args: tuple[Any, ...], name: str) -> Any:
-    """A started worker process (from `worker_context`) running `target(*args)`."""
-    # A forked process has the server's environment, which may be older than its caller's (a
-    # test's, a library user's): it takes its caller's. (multiprocessing itself hands the
-    # working directory over.)
-    proc = worker_context().Process(
-        target=_with_environment, args=(dict(os.environ), target, args), name=name
-    )
-    proc.start()
-    return proc
-
-
-def _with_environment(
-    environ: dict[str, str], target: Callable[..., None], args: tuple[Any, ...]
-) -> None:
-    os.environ.clear()
-    os.environ.update(environ)
-    target(*args)

@@ -1,7 +1,5 @@
 """The errors automl raises on purpose: each one is a user's mistake with a message to show."""
 
-from __future__ import annotations
-
 
 class AutomlError(Exception):
     """A problem the user can fix; the CLI prints it as one line and exits with code 2."""
@@ -33,3 +31,9 @@ class StorageError(AutomlError):
 
 class MissingExtraError(AutomlError):
     """An optional dependency is needed for what the study file asks for."""
+
+
+def first_line(exc: BaseException) -> str:
+    """The first line of an exception's message (its type name when it has none)."""
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__

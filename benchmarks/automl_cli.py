@@ -75,8 +75,8 @@ def enqueue(spec: dict[str, Any], folder: Path, configs: list[dict[str, Any]]) -
     """Create the study in `folder` with these trials queued, so automl runs exactly them."""
     import optuna
 
-    from automl.spec import load_spec
-    from automl.study import open_study
+    from automl.run.study import open_study
+    from automl.spec.reading import load_spec
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     folder.mkdir(parents=True, exist_ok=True)
@@ -137,7 +137,7 @@ def run_automl(
 def load_trials(study_name: str, folder: Path) -> list[FrozenTrial]:
     import optuna
 
-    from automl.storage import open_storage
+    from automl.run.storage import open_storage
 
     study = optuna.load_study(
         study_name=study_name, storage=open_storage(str(storage_path(folder)))

@@ -45,7 +45,7 @@ from pathlib import Path
 from typing import Any
 
 from automl.errors import DataError
-from automl.spec import DatasetSpec
+from automl.spec.schema import DatasetSpec
 from benchmarks import workload
 from benchmarks.workload import BOOLEAN, SPACE, Data, searched_bounds, searched_name
 
@@ -154,7 +154,7 @@ def automl_study(
 def retrain(values: dict[str, Any], seed: int, data: Data, epochs: int) -> tuple[float, float]:
     """automl's best trial trained again as automl trains it: its seed, its tf.data pipelines,
     its fused Adam, its best epoch."""
-    from automl.space import Hyperparameters
+    from automl.search.space import Hyperparameters
 
     fitted = workload.fit(Hyperparameters.from_dict(values), data, epochs, seed, as_automl=True)
     # The model holds its best epoch's weights, as automl's trial kept them.
@@ -299,7 +299,7 @@ def grid_cells() -> list[dict[str, Any]]:
 
 
 def arm_grid(seed: int, data: Data, trials: int, epochs: int) -> dict[str, Any]:
-    from automl.space import Hyperparameters
+    from automl.search.space import Hyperparameters
 
     scoring, runs, best, test = 0.0, [], float("-inf"), float("nan")
     for index, cell in enumerate(grid_cells()):

@@ -85,8 +85,9 @@ def stage(name: str, trials: int, archive: Path) -> dict[str, Any]:
     import keras
     import tensorflow as tf
 
-    from automl.data import load_dataset, pipelines
-    from automl.spec import DatasetSpec
+    from automl.data.dataset import load_dataset
+    from automl.data.pipeline import pipelines
+    from automl.spec.schema import DatasetSpec
 
     out: dict[str, Any] = {"stage": name, "tensorflow_mb": rss_mb()}
     if name == "tensorflow":
@@ -125,8 +126,8 @@ def stage(name: str, trials: int, archive: Path) -> dict[str, Any]:
                 pass
         out["epoch_s"] = (time.perf_counter() - started) / 2
     if name == "trials":
-        from automl.model import build_model
-        from automl.space import Hyperparameters
+        from automl.search.space import Hyperparameters
+        from automl.train.model import build_model
 
         hp = Hyperparameters(depth=2, width=16, batch_size=128)
         out["after_trial_mb"] = []

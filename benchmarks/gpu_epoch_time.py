@@ -17,8 +17,8 @@ import time
 import keras
 import numpy as np
 
-from automl.model import build_model
-from automl.space import Hyperparameters
+from automl.search.space import Hyperparameters
+from automl.train.model import build_model
 
 # name: (training images after the 0.2 validation split, image shape, classes)
 DATASETS = {
@@ -45,15 +45,20 @@ def epoch_seconds(hp: Hyperparameters, n: int, shape: tuple[int, ...], classes: 
 
 
 def main() -> None:
-    print(f"# Seconds per epoch, Keras {keras.__version__} backend {keras.backend.backend()}, "
-          f"{platform.node()}\n")
+    print(
+        f"# Seconds per epoch, Keras {keras.__version__} backend {keras.backend.backend()}, "
+        f"{platform.node()}\n"
+    )
     print("| data set | depth | width | BN | batch | s/epoch |")
     print("| --- | --- | --- | --- | --- | --- |")
     for name, (n, shape, classes) in DATASETS.items():
         for hp in MODELS:
             seconds = epoch_seconds(hp, n, shape, classes)
-            print(f"| {name} | {hp.depth} | {hp.width} | {hp.batch_norm} | {hp.batch_size} "
-                  f"| {seconds:.2f} |", flush=True)
+            print(
+                f"| {name} | {hp.depth} | {hp.width} | {hp.batch_norm} | {hp.batch_size} "
+                f"| {seconds:.2f} |",
+                flush=True,
+            )
 
 
 if __name__ == "__main__":

@@ -66,7 +66,7 @@ def clear_session_cost(models: int, epochs: int) -> None:
     import mlflow  # noqa: F401 - a worker has MLflow and Optuna loaded: part of what gc walks
     import optuna  # noqa: F401
 
-    from automl.objective import trial_seed
+    from automl.train.objective import trial_seed
 
     data = workload.load(0)
     configs = workload.random_configs(3 * models + 1, seed=1)
@@ -100,8 +100,8 @@ def steps_per_execution(models: int, epochs: int) -> None:
     """fit seconds per epoch at 1 and STEPS steps per call; same seeds, same curves?"""
     import keras
 
-    from automl.data import pipelines
-    from automl.objective import trial_seed
+    from automl.data.pipeline import pipelines
+    from automl.train.objective import trial_seed
 
     data = workload.load(0)
     print(f"| steps per execution | fit s per epoch (median of {models} models) | same curves |")
@@ -152,9 +152,9 @@ def fused_adam(models: int, epochs: int) -> None:
     the two taking turns model by model (which goes first alternates)."""
     import keras
 
-    from automl.data import pipelines
-    from automl.model import build_training_state
-    from automl.objective import trial_seed
+    from automl.data.pipeline import pipelines
+    from automl.train.model import build_training_state
+    from automl.train.objective import trial_seed
 
     data = workload.load(0)
     firsts: dict[bool, list[float]] = {True: [], False: []}
@@ -243,9 +243,9 @@ def _later_epochs(enabled: bool, models: int, epochs: int) -> float:
 
     tf.config.threading.set_intra_op_parallelism_threads(1)
     tf.config.threading.set_inter_op_parallelism_threads(1)
-    from automl.data import pipelines
-    from automl.model import build_training_state
-    from automl.objective import trial_seed
+    from automl.data.pipeline import pipelines
+    from automl.train.model import build_training_state
+    from automl.train.objective import trial_seed
 
     options = tf.data.Options()
     options.autotune.enabled = enabled  # overrides what automl's pipelines set

@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from optuna.trial import FrozenTrial
 
-    from automl.report import BatchNormFindings
+    from automl.report.batch_norm import BatchNormFindings
 
 ROOT = Path(__file__).resolve().parent.parent
 STUDIES = ROOT / "studies" / "lesson"
@@ -115,7 +115,7 @@ def automl_command(
 def run_arm(
     arm: Arm, seed: int, folder: Path, sets: Sequence[str], dataset_tag: str, log: Path
 ) -> ArmRun:
-    from automl.spec import load_spec
+    from automl.spec.reading import load_spec
 
     path = STUDIES / arm.file
     study = f"{load_spec(path).name}{dataset_tag}-s{seed}"
@@ -141,8 +141,8 @@ def run_arm(
 def load_trials(storage: Path, study: str) -> list[FrozenTrial]:
     import optuna
 
-    from automl.storage import open_storage
-    from automl.study import superseded
+    from automl.run.storage import open_storage
+    from automl.run.study import superseded
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     loaded = optuna.load_study(study_name=study, storage=open_storage(str(storage)))
@@ -192,9 +192,9 @@ def dataset_problem(name: str, sets: Sequence[str], folder: Path) -> str | None:
     if name == "digits":
         return None
     probe = (
-        "from automl.data import load_dataset\n"
-        "from automl.overrides import parse_sets\n"
-        "from automl.spec import load_spec\n"
+        "from automl.data.dataset import load_dataset\n"
+        "from automl.spec.overrides import parse_sets\n"
+        "from automl.spec.reading import load_spec\n"
         f"spec = load_spec({str(STUDIES / ARMS[0].file)!r}, parse_sets({list(sets)!r}))\n"
         "load_dataset(spec.dataset, 0)\n"
     )
@@ -217,10 +217,10 @@ def dataset_problem(name: str, sets: Sequence[str], folder: Path) -> str | None:
 
 def steps_per_trial(sets: Sequence[str]) -> int:
     """The most optimizer steps one trial of claim 2 takes: epochs × batches per epoch."""
-    from automl.data import load_dataset
-    from automl.overrides import parse_sets
-    from automl.space import Hyperparameters
-    from automl.spec import load_spec
+    from automl.data.dataset import load_dataset
+    from automl.search.space import Hyperparameters
+    from automl.spec.overrides import parse_sets
+    from automl.spec.reading import load_spec
 
     spec = load_spec(STUDIES / "claim2_beta_pairs.yaml", parse_sets(sets))
     data = load_dataset(spec.dataset, spec.seed or 0)
@@ -241,7 +241,7 @@ def cached_keras_sets() -> dict[str, bool]:
 
 
 def hp(t: FrozenTrial, name: str) -> Any:
-    from automl.results import hyperparameters
+    from automl.results.query import hyperparameters
 
     return hyperparameters(t).get(name)
 
@@ -737,7 +737,7 @@ def _pairs_grid(pairs: dict[int, list[FrozenTrial]]) -> list[str]:
 
 
 def claim3(runs: Sequence[ArmRun], plots: Path) -> ClaimResult | None:
-    from automl.report import batch_norm_analysis
+    from automl.report.batch_norm import batch_norm_analysis
 
     grid = runs_of(runs, 3, "grid")
     if not grid:

@@ -63,7 +63,7 @@ def bare_growth(run: AutomlRun, epochs: int) -> list[float]:
     """RSS of this process after each of the same models, fitted in one process (MB)."""
     import psutil
 
-    from automl.space import Hyperparameters
+    from automl.search.space import Hyperparameters
 
     data = workload.load(0)
     process = psutil.Process()

@@ -60,7 +60,7 @@ def bare_loops(configs: list[dict[str, Any]], epochs: int) -> dict[bool, dict[st
     pipelines, its fused Adam update: True) and as a script does (the arrays, Keras's Adam:
     False), interleaved so that a change in the machine's load hits both:
     fit seconds and whole-loop seconds per model."""
-    from automl.objective import trial_seed
+    from automl.train.objective import trial_seed
 
     data = workload.load(0)
     fits: dict[bool, list[float]] = {True: [], False: []}

@@ -1,5 +1,5 @@
 """CPU a learning-curve plot costs the plotter process: a new figure per plot against the one
-figure the process keeps and draws again (what `automl.artifacts.plot_learning_curves` does).
+figure the process keeps and draws again (what `automl.plot_learning_curves` does).
 
 A worker's plotter shares the machine's cores with the workers, so its CPU time is what two
 workers on two cores take from each other. Histories of 1, 3 and 12 epochs: most trials of a
@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from automl import artifacts
+from automl.tracking.curves import _Curves, plot_learning_curves
 from benchmarks.machine import describe
 
 
@@ -57,17 +57,17 @@ def main(argv: list[str] | None = None) -> None:
     print(describe(), "\n")
 
     def fresh(h: list[dict[str, float]], path: Path, title: str) -> Path:
-        return artifacts._Curves().draw(h, path, title)
+        return _Curves().draw(h, path, title)
 
     # Both pay matplotlib's first import and font cache before anything is timed.
     with tempfile.TemporaryDirectory(prefix="bench-plot-") as tmp:
         folder = Path(tmp)
         fresh(history(2), folder / "warm.png", "warm")
-        artifacts.plot_learning_curves(history(2), folder / "warm.png", "warm")
+        plot_learning_curves(history(2), folder / "warm.png", "warm")
         print("| epochs | new figure per plot, CPU s | one figure drawn again, CPU s | ratio |")
         print("| --- | --- | --- | --- |")
         for epochs in (1, 3, 12):
-            a, b = cpu_seconds([fresh, artifacts.plot_learning_curves], epochs, args.plots, folder)
+            a, b = cpu_seconds([fresh, plot_learning_curves], epochs, args.plots, folder)
             print(f"| {epochs} | {a:.3f} | {b:.3f} | {b / a:.2f} |")
 
 

@@ -39,12 +39,12 @@ params:
 def measure(workers: int, trials: int, epochs: int, folder: Path) -> dict[str, object]:
     import optuna
 
-    from automl.data import load_dataset
-    from automl.export import retrain_trial, stored_spec
-    from automl.results import rank
-    from automl.spec import load_spec
-    from automl.storage import open_storage
-    from automl.workers import run_study
+    from automl.data.dataset import load_dataset
+    from automl.ranking import rank
+    from automl.results.export import retrain_trial, stored_spec
+    from automl.run.storage import open_storage
+    from automl.run.supervisor import run_study
+    from automl.spec.reading import load_spec
 
     path = folder / f"repro-{workers}.yaml"
     path.write_text(STUDY.format(trials=trials, epochs=epochs), encoding="utf-8")

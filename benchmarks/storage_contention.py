@@ -76,7 +76,7 @@ def _open(storage: str) -> BaseStorage:
     """automl's storage; `plain:` + a URL is Optuna's RDBStorage with its own defaults."""
     import optuna
 
-    from automl.storage import open_storage
+    from automl.run.storage import open_storage
 
     if storage.startswith("plain:"):
         return optuna.storages.RDBStorage(storage.removeprefix("plain:"))
@@ -88,8 +88,9 @@ def _stress_worker(storage: str, name: str, budget: int, use_lock: bool, errors:
 
     import optuna
 
-    from automl.storage import StudyLock
-    from automl.study import this_worker, work_left
+    from automl.run.recovery import this_worker
+    from automl.run.storage import StudyLock
+    from automl.run.study import work_left
 
     optuna.logging.set_verbosity(optuna.logging.ERROR)
     try:
@@ -162,7 +163,7 @@ def stress(storage: str, label: str, workers: int, budget: int, use_lock: bool) 
 def automl_run(storage: str, label: str, folder: Path, workers: int, name: str) -> Row:
     import optuna
 
-    from automl.storage import open_storage
+    from automl.run.storage import open_storage
 
     spec = folder / f"{name}.yaml"
     params = "\n".join(f"  {k}: {v}" for k, v in GRID.items())

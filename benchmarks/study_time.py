@@ -31,11 +31,14 @@ import keras  # noqa: E402 - after the log level
 import numpy as np  # noqa: E402
 import optuna  # noqa: E402
 
-from automl.data import Dataset, pipelines  # noqa: E402
-from automl.model import build_model  # noqa: E402
-from automl.space import Hyperparameters, suggest  # noqa: E402
-from automl.spec import StudySpec, load_spec  # noqa: E402
-from automl.study import budget, make_pruner, make_sampler  # noqa: E402
+from automl.data.dataset import Dataset
+from automl.data.pipeline import pipelines
+from automl.run.study import budget
+from automl.search.factories import make_pruner, make_sampler
+from automl.search.space import Hyperparameters, suggest
+from automl.spec.reading import load_spec
+from automl.spec.schema import StudySpec
+from automl.train.model import build_model
 
 # name: (training images, validation images, image shape, classes), after the 0.2 split
 DATASETS = {

@@ -39,15 +39,17 @@ def main() -> None:
     from mlflow import MlflowClient
     from optuna.artifacts import upload_artifact
 
-    from automl import artifacts
-    from automl.data import load_dataset, pipelines
-    from automl.finalize import finalize_in_child, finalize_study
-    from automl.model import build_model
-    from automl.objective import Outcome
-    from automl.space import suggest
-    from automl.spec import parse
-    from automl.study import open_study
-    from automl.tracking import TrialTracker, start_study_run
+    from automl.data.dataset import load_dataset
+    from automl.data.pipeline import pipelines
+    from automl.run.finalize import finalize_in_child, finalize_study
+    from automl.run.study import open_study
+    from automl.search.space import suggest
+    from automl.spec.rules import parse
+    from automl.tracking.curves import plot_learning_curves
+    from automl.tracking.study_run import start_study_run
+    from automl.tracking.trial_tracker import TrialTracker
+    from automl.train.model import build_model
+    from automl.train.objective import Outcome
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     folder = Path(tempfile.mkdtemp(prefix="bench-artifacts-"))
@@ -89,7 +91,7 @@ def main() -> None:
         run_id = trial.user_attrs["mlflow_run_id"]
         with tempfile.TemporaryDirectory() as tmp:
             t0 = time.perf_counter()
-            png = artifacts.plot_learning_curves(history, Path(tmp) / "c.png", "bench")
+            png = plot_learning_curves(history, Path(tmp) / "c.png", "bench")
             t1 = time.perf_counter()
             model.save(Path(tmp) / "m.keras")
             t2 = time.perf_counter()

@@ -18,16 +18,16 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from automl.sources import KERAS_SETS
-from automl.spec import DatasetSpec
+from automl.data.sources.keras_cache import KERAS_SETS
+from automl.spec.schema import DatasetSpec
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 if TYPE_CHECKING:
     import keras
 
-    from automl.data import Dataset
-    from automl.space import Hyperparameters
+    from automl.data.dataset import Dataset
+    from automl.search.space import Hyperparameters
 
 # Digits has 1,797 images; 80% stay for training and validation, 20% are the benchmark's test set.
 DIGITS_TOTAL = 1797
@@ -72,7 +72,7 @@ def searched_bounds(d: Dim) -> tuple[float, float]:
 
 def hyperparameters(values: dict[str, Any]) -> Hyperparameters:
     """A tool's sampled values (1 - β under `one_minus_β`) as automl's Hyperparameters."""
-    from automl.space import Hyperparameters
+    from automl.search.space import Hyperparameters
 
     resolved = dict(values)
     for d in SPACE:
@@ -147,9 +147,10 @@ def check(dataset: DatasetSpec) -> str:
     Nothing is downloaded: a timed arm must not start with a download, and automl's loader would
     fetch a Keras data set missing from the cache.
     """
-    from automl.data import check_dataset
+    from automl.data.dataset import check_dataset
+    from automl.data.sources.keras_cache import keras_cache
+    from automl.data.sources.locate import locate
     from automl.errors import DataError
-    from automl.sources import keras_cache, locate
 
     if locate(dataset, None) is None:
         keras_set = KERAS_SETS[dataset.name]
@@ -199,7 +200,7 @@ class Data:
 
 def load(seed: int, dataset: DatasetSpec = DIGITS) -> Data:
     """The data set split as automl splits it for `seed`, plus the test images."""
-    from automl.data import load_dataset
+    from automl.data.dataset import load_dataset
 
     kept = load_dataset(dataset, seed)
     if dataset.name == "digits":
@@ -226,7 +227,7 @@ def _digits_left_out(kept: Dataset, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """The digits automl's `max_samples` subset leaves out: the benchmark's test set."""
     from sklearn.datasets import load_digits
 
-    from automl.data import subset
+    from automl.data.dataset import subset
 
     digits = load_digits()
     x = digits.images[..., None].astype(np.float32)
@@ -249,7 +250,7 @@ def _sorted_rows(x: np.ndarray) -> np.ndarray:
 
 def build(hp: Hyperparameters, data: Data, as_automl: bool = False) -> keras.Model:
     """automl's CNN for `hp`; with Keras's own Adam update unless `as_automl` (automl fuses it)."""
-    from automl.model import build_model
+    from automl.train.model import build_model
 
     return build_model(
         hp, data.input_shape, data.num_classes, data.input_scale, fused_adam=as_automl
@@ -286,8 +287,8 @@ def fit(
     keras.utils.set_random_seed(seed)
     model = build(hp, data, as_automl)
     if as_automl:
-        from automl.data import pipelines as automl_pipelines
-        from automl.model import build_training_state
+        from automl.data.pipeline import pipelines as automl_pipelines
+        from automl.train.model import build_training_state
 
         train, val = automl_pipelines(data.dataset, hp.batch_size, seed)
         inputs: dict[str, Any] = {"x": train, "validation_data": val, "shuffle": False}
@@ -301,7 +302,7 @@ def fit(
         }
     callbacks = list(callbacks or [])
     if as_automl:  # automl keeps each trial's best epoch (restore_best_weights, its default)
-        from automl.objective import BestEpoch
+        from automl.train.objective import BestEpoch
 
         best = BestEpoch("val_accuracy", "maximize")
         callbacks.insert(0, best)

@@ -22,7 +22,7 @@ def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 @pytest.fixture
 def keras_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """An empty Keras cache for this test only."""
-    from automl.data import load_dataset
+    from automl.data.dataset import load_dataset
 
     home = tmp_path / "keras_home"
     (home / "datasets").mkdir(parents=True)

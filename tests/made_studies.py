@@ -13,7 +13,7 @@ from typing import Any
 import optuna
 from optuna.distributions import CategoricalDistribution, FloatDistribution
 
-from automl.space import Hyperparameters
+from automl.search.space import Hyperparameters
 
 SPACE = {
     "learning_rate": FloatDistribution(1e-4, 1.0, log=True),

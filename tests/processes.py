@@ -14,8 +14,8 @@ from typing import Any
 
 import optuna
 
-from automl.storage import open_storage
-from automl.study import superseded
+from automl.run.storage import open_storage
+from automl.run.study import superseded
 
 REPO = Path(__file__).resolve().parents[1]
 # A grid of 6 cells that trains in about a second a trial on digits.

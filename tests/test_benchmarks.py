@@ -13,9 +13,10 @@ import numpy as np
 import pytest
 import yaml
 
-from automl.data import load_dataset
-from automl.space import optuna_name
-from automl.spec import load_spec, parse
+from automl.data.dataset import load_dataset
+from automl.search.space import optuna_name
+from automl.spec.reading import load_spec
+from automl.spec.rules import parse
 from benchmarks import compare, parallel, profiler, workload
 from benchmarks.automl_cli import env_with_repo, write_study
 from tests.test_data import mnist_arrays, write_fashion

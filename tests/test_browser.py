@@ -88,7 +88,7 @@ class Watched:
 def watched(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Watched]:
     from mlflow import MlflowClient
 
-    from automl.storage import open_storage
+    from automl.run.storage import open_storage
 
     folder = tmp_path_factory.mktemp("watched")
     shots = Path(os.environ.get("AUTOML_SCREENSHOTS") or tmp_path_factory.mktemp("screenshots"))

@@ -10,7 +10,7 @@ import optuna
 import pytest
 from typer.testing import CliRunner
 
-from automl.cli import app
+from automl.cli.app import app
 from tests.conftest import write
 
 runner = CliRunner()
@@ -78,7 +78,7 @@ def test_a_bad_storage_is_one_line_and_exit_2(workdir: Path, storage: str, expec
 def test_help_and_validate_do_not_import_tensorflow(workdir: Path) -> None:
     path = write(workdir / "s.yaml", TINY)
     code = (
-        f"import sys\nfrom automl.cli import main\nsys.argv=['automl','validate',{str(path)!r}]\n"
+        f"import sys\nfrom automl.cli.app import main\nsys.argv=['automl','validate',{str(path)!r}]\n"
         "try:\n    main()\nexcept SystemExit:\n    pass\n"
         "heavy=[m for m in ('tensorflow','keras','mlflow') if m in sys.modules]\n"
         "print('HEAVY', heavy)\n"
@@ -137,6 +137,6 @@ def test_run_tracks_every_trial_and_resumes_to_the_budget(workdir: Path) -> None
 
 
 def _journal(folder: Path) -> optuna.storages.BaseStorage:
-    from automl.storage import open_storage
+    from automl.run.storage import open_storage
 
     return open_storage(str(folder / "automl.journal"), must_exist=True)

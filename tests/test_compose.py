@@ -26,8 +26,8 @@ import pytest
 import typer
 import yaml
 
-from automl.cli import app
-from automl.spec import load_spec
+from automl.cli.app import app
+from automl.spec.reading import load_spec
 from tests.processes import REPO, postgres_url, study_file
 
 PASSWORD = "s3cret"  # stands in for the value a user writes into .env
@@ -170,8 +170,7 @@ def test_worker_runs_a_real_study_file_with_real_options(services, env, monkeypa
     # Scalable: no fixed name, no published port.
     assert "container_name" not in worker and "ports" not in worker
     # The variables it sets are the ones automl reads.
-    from automl.storage import default_storage
-    from automl.tracking import default_tracking_uri
+    from automl.uris import default_storage, default_tracking_uri
 
     for name, value in worker["environment"].items():
         monkeypatch.setenv(name, value)

@@ -23,10 +23,12 @@ import yaml
 from PIL import Image
 from typer.testing import CliRunner, Result
 
-from automl.cli import app
-from automl.data import check_dataset, load_dataset, pipelines, subset
+from automl.cli.app import app
+from automl.data.dataset import check_dataset, load_dataset, subset
+from automl.data.pipeline import pipelines
 from automl.errors import DataError
-from automl.spec import DatasetSpec, parse
+from automl.spec.rules import parse
+from automl.spec.schema import DatasetSpec
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -496,8 +498,8 @@ def test_check_dataset_imports_no_tensorflow(tmp_path: Path) -> None:
     npz = write_npz(tmp_path / "m.npz", **mnist_arrays(n_train=20, n_test=10))
     code = (
         "import sys\n"
-        "from automl.data import check_dataset\n"
-        "from automl.spec import DatasetSpec\n"
+        "from automl.data.dataset import check_dataset\n"
+        "from automl.spec.schema import DatasetSpec\n"
         "check_dataset(DatasetSpec(name='folder', path=sys.argv[1]))\n"
         "check_dataset(DatasetSpec(name='npz', path=sys.argv[2]))\n"
         "assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules\n"
@@ -538,8 +540,8 @@ def test_pipeline_casts_batches_and_reshuffles_every_epoch_from_its_seed(tmp_pat
 
 @pytest.mark.slow
 def test_augmented_training_on_uint8_images_and_scoring_the_raw_test_set(tmp_path: Path) -> None:
-    from automl.model import build_model
-    from automl.space import Hyperparameters
+    from automl.search.space import Hyperparameters
+    from automl.train.model import build_model
 
     arrays = mnist_arrays(n_train=60, n_test=20, side=12)
     path = write_npz(tmp_path / "small.npz", **arrays)
@@ -559,8 +561,8 @@ def test_augmented_training_on_uint8_images_and_scoring_the_raw_test_set(tmp_pat
 
 @pytest.mark.slow
 def test_a_study_on_a_folder_of_images_runs_in_worker_processes(tmp_path: Path) -> None:
-    from automl.spec import load_spec
-    from automl.workers import run_study
+    from automl.run.supervisor import run_study
+    from automl.spec.reading import load_spec
 
     root = write_folder(tmp_path / "shapes", {"circle": 16, "square": 16}, size=(12, 12))
     study = study_file(

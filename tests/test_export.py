@@ -11,8 +11,8 @@ import optuna
 import pytest
 from typer.testing import CliRunner
 
-from automl.cli import app
-from automl.storage import open_storage
+from automl.cli.app import app
+from automl.run.storage import open_storage
 
 runner = CliRunner()
 
@@ -99,7 +99,7 @@ def test_export_takes_the_saved_model_and_retrains_once_it_is_gone(tiny: Run) ->
     from mlflow import MlflowClient
     from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
 
-    from automl.objective import trial_seed
+    from automl.train.objective import trial_seed
 
     # A trial whose model was saved to its MLflow run as model/model.keras, as `automl run`
     # does for its best trials.

@@ -17,9 +17,10 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from automl.cli import app
-from automl.report import batch_norm_analysis
-from automl.spec import Range, load_spec
+from automl.cli.app import app
+from automl.report.batch_norm import batch_norm_analysis
+from automl.spec.reading import load_spec
+from automl.spec.schema import Range
 from benchmarks import lesson_claims as lc
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -68,8 +69,8 @@ def test_the_two_arms_of_a_scale_comparison_differ_only_in_the_scale(
 
 
 def test_tpe_hyperband_gets_no_more_trials_than_the_grid_has_cells() -> None:
-    from automl.space import grid_size
-    from automl.study import budget
+    from automl.run.study import budget
+    from automl.search.grid import grid_size
 
     grid = load_spec(ROOT / "studies" / "lesson" / "claim4_full_grid.yaml")
     smart = load_spec(ROOT / "studies" / "lesson" / "claim4_tpe_hyperband.yaml")

@@ -8,8 +8,8 @@ import keras
 import numpy as np
 from keras import layers
 
-from automl.model import block_filters, build_model, build_training_state
-from automl.space import Hyperparameters
+from automl.search.space import Hyperparameters
+from automl.train.model import block_filters, build_model, build_training_state
 
 
 def kinds(model) -> list[str]:  # type: ignore[no-untyped-def]

@@ -10,8 +10,9 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from automl.cli import app
-from automl.spec import Choice, Range, load_spec
+from automl.cli.app import app
+from automl.spec.reading import load_spec
+from automl.spec.schema import Choice, Range
 
 LESSON_GRID = [
     "--sampler", "grid",
@@ -191,7 +192,7 @@ def test_rule_messages_match_validates() -> None:
 def _trials(journal: Path, study: str) -> list[str]:
     import optuna
 
-    from automl.storage import open_storage
+    from automl.run.storage import open_storage
 
     loaded = optuna.load_study(study_name=study, storage=open_storage(str(journal)))
     return [t.state.name for t in loaded.get_trials()]

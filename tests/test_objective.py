@@ -7,10 +7,10 @@ from typing import Any
 import optuna
 import pytest
 
-from automl.data import load_dataset
-from automl.objective import BestEpoch, Objective, Outcome, TrialFailed
-from automl.spec import parse
-from automl.study import make_pruner, make_sampler
+from automl.data.dataset import load_dataset
+from automl.search.factories import make_pruner, make_sampler
+from automl.spec.rules import parse
+from automl.train.objective import BestEpoch, Objective, Outcome, TrialFailed
 
 
 def run(raw: dict[str, Any], n: int) -> tuple[optuna.Study, list[Outcome]]:

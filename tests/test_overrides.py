@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from automl.cli import app
+from automl.cli.app import app
 from automl.errors import SpecError
-from automl.overrides import parse_param, parse_sets, scalar
-from automl.spec import load_yaml
+from automl.spec.overrides import parse_param, parse_sets, scalar
+from automl.spec.reading import load_yaml
 
 STUDY = """\
 name: base
@@ -175,7 +175,7 @@ def test_validate_with_set_imports_no_tensorflow(study: Path) -> None:
     code = (
         "import sys\n"
         "from typer.testing import CliRunner\n"
-        "from automl.cli import app\n"
+        "from automl.cli.app import app\n"
         f"r = CliRunner().invoke(app, ['validate', {str(study)!r}, '--set', 'epochs=3'])\n"
         "assert r.exit_code == 0, r.output\n"
         "heavy = [m for m in ('tensorflow', 'keras', 'mlflow') if m in sys.modules]\n"
@@ -197,7 +197,7 @@ def test_completion_of_study_files_fields_and_names(
 ) -> None:
     import optuna
 
-    from automl.storage import open_storage
+    from automl.run.storage import open_storage
 
     monkeypatch.chdir(tmp_path)
     (tmp_path / "studies").mkdir()

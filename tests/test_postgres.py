@@ -14,7 +14,8 @@ import uuid
 import optuna
 import pytest
 
-from automl.storage import GRACE_SECONDS, open_storage
+from automl.run.recovery import GRACE_SECONDS
+from automl.run.storage import open_storage
 from tests.processes import (
     cells,
     finish,

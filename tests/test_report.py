@@ -10,9 +10,11 @@ import optuna
 import pytest
 from typer.testing import CliRunner
 
-from automl.cli import app
-from automl.report import batch_norm_analysis, learning_curves, write_report
-from automl.storage import open_storage
+from automl.cli.app import app
+from automl.report.batch_norm import batch_norm_analysis
+from automl.report.figures import learning_curves
+from automl.report.page import write_report
+from automl.run.storage import open_storage
 from tests.made_studies import add, bn_study
 
 CHROMIUM = Path("/usr/bin/chromium")

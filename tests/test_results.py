@@ -9,9 +9,9 @@ import optuna
 import pytest
 from typer.testing import CliRunner
 
-from automl.cli import app
-from automl.results import best_report, list_studies
-from automl.storage import open_storage
+from automl.cli.app import app
+from automl.results.query import best_report, list_studies
+from automl.run.storage import open_storage
 from tests.made_studies import add, bn_study
 
 runner = CliRunner()

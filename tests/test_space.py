@@ -7,9 +7,10 @@ from typing import Any
 
 import optuna
 
-from automl.space import Hyperparameters, describe, grid_cells, grid_size, suggest
-from automl.spec import parse
-from automl.study import make_sampler
+from automl.search.factories import make_sampler
+from automl.search.grid import grid_cells, grid_size
+from automl.search.space import Hyperparameters, describe, suggest
+from automl.spec.rules import parse
 
 
 def sample(raw_params: dict[str, Any], n: int, sampler: str = "random") -> list[Hyperparameters]:

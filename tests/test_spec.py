@@ -8,7 +8,10 @@ from typing import Any
 import pytest
 
 from automl.errors import SpecError
-from automl.spec import Choice, Fixed, Range, grid_values, load_spec, parse
+from automl.spec.params import grid_values
+from automl.spec.reading import load_spec
+from automl.spec.rules import parse
+from automl.spec.schema import Choice, Fixed, Range
 
 STUDIES = Path(__file__).resolve().parent.parent / "studies"
 
@@ -74,7 +77,7 @@ def test_the_lessons_grid_has_nine_cells() -> None:
         )
     )
     assert spec.trials is None
-    from automl.space import grid_size
+    from automl.search.grid import grid_size
 
     assert grid_size(spec) == 9
 
@@ -204,8 +207,9 @@ def test_a_key_given_twice_is_refused(tmp_path: Path) -> None:
     path.write_text("name: s\nepochs: 3\nepochs: 5\n")
     with pytest.raises(SpecError) as info:
         load_spec(path)
-    assert info.value.lines() == [f"{path}: YAML syntax error at line 3, column 1: "
-                                  "duplicate key 'epochs'"]
+    assert info.value.lines() == [
+        f"{path}: YAML syntax error at line 3, column 1: duplicate key 'epochs'"
+    ]
 
 
 def test_missing_file() -> None:
@@ -214,7 +218,7 @@ def test_missing_file() -> None:
 
 
 def test_overrides_set_dotted_keys() -> None:
-    from automl.spec import apply_overrides
+    from automl.spec.reading import apply_overrides
 
     raw = {"name": "s", "sampler": "tpe", "params": {"depth": 2}}
     out = apply_overrides(raw, {"epochs": 3, "sampler.seed": 7, "params.depth": [1, 2]})

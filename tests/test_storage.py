@@ -13,7 +13,8 @@ import optuna
 import pytest
 
 from automl.errors import StorageError
-from automl.storage import StudyLock, local_file, open_storage
+from automl.run.storage import StudyLock, open_storage
+from automl.uris import local_file
 from tests.processes import environment, postgres_url
 
 # Each racer does what a worker does between trials: under the lock, count the budget and
@@ -21,8 +22,8 @@ from tests.processes import environment, postgres_url
 RACER = """
 import sys, time
 import optuna
-from automl.storage import StudyLock, open_storage
-from automl.study import work_left
+from automl.run.storage import StudyLock, open_storage
+from automl.run.study import work_left
 storage, name, budget = sys.argv[1], sys.argv[2], int(sys.argv[3])
 backend = open_storage(storage)
 study = optuna.load_study(study_name=name, storage=backend)
@@ -37,7 +38,7 @@ while True:
 """
 HOLDER = """
 import sys, time
-from automl.storage import StudyLock
+from automl.run.storage import StudyLock
 storage, name = sys.argv[1], sys.argv[2]
 with StudyLock(storage, name):
     print("held", flush=True)

@@ -9,9 +9,11 @@ import optuna
 import pytest
 
 from automl.errors import MissingExtraError, StorageError
-from automl.space import suggest
-from automl.spec import PRUNERS, parse
-from automl.study import budget, check_requirements, make_pruner, make_sampler, open_study
+from automl.run.study import budget, open_study
+from automl.search.factories import check_requirements, make_pruner, make_sampler
+from automl.search.space import suggest
+from automl.spec.rules import parse
+from automl.spec.schema import PRUNERS
 
 SPACE = {
     "learning_rate": {"low": 1e-4, "high": 1e-1, "log": True},
@@ -47,21 +49,36 @@ def test_gp_without_torch_names_what_to_install() -> None:
 
 @pytest.mark.parametrize("name", sorted(PRUNERS))
 def test_each_pruner_is_built_with_its_options(name: str) -> None:
-    options = {"patient": {"patience": 2, "wrapped": "median"}, "threshold": {"lower": 0.5},
-               "hyperband": {"reduction_factor": 2}, "percentile": {"percentile": 40}}
+    options = {
+        "patient": {"patience": 2, "wrapped": "median"},
+        "threshold": {"lower": 0.5},
+        "hyperband": {"reduction_factor": 2},
+        "percentile": {"percentile": 40},
+    }
     spec = parse({"name": "s", "epochs": 7, "pruner": {"name": name, **options.get(name, {})}})
     pruner = make_pruner(spec)
-    expected = {"none": "NopPruner", "median": "MedianPruner", "percentile": "PercentilePruner",
-                "hyperband": "HyperbandPruner", "sha": "SuccessiveHalvingPruner",
-                "patient": "PatientPruner", "threshold": "ThresholdPruner"}[name]
+    expected = {
+        "none": "NopPruner",
+        "median": "MedianPruner",
+        "percentile": "PercentilePruner",
+        "hyperband": "HyperbandPruner",
+        "sha": "SuccessiveHalvingPruner",
+        "patient": "PatientPruner",
+        "threshold": "ThresholdPruner",
+    }[name]
     assert type(pruner).__name__ == expected
     if name == "hyperband":
         assert pruner._max_resource == 7  # the study's epochs
 
 
 def test_budget_counts_the_grid_when_trials_is_not_given() -> None:
-    grid = parse({"name": "g", "sampler": "grid", "params": {"learning_rate": [0.1, 0.01, 0.001],
-                                                              "beta_1": [0.8, 0.88, 0.9]}})
+    grid = parse(
+        {
+            "name": "g",
+            "sampler": "grid",
+            "params": {"learning_rate": [0.1, 0.01, 0.001], "beta_1": [0.8, 0.88, 0.9]},
+        }
+    )
     assert budget(grid) == 9 and budget(grid, 4) == 4
     assert budget(parse({"name": "t", "trials": 7})) == 7
     assert budget(parse({"name": "t", "trials": 7}), 12) == 12
@@ -78,8 +95,9 @@ def test_a_study_refuses_a_changed_search_space(tmp_path: Path) -> None:
         open_study(changed, storage)
     assert len(optuna.load_study(study_name="s", storage=study._storage).trials) == 1
     # Values of the best epoch and of the last one do not compare either.
-    last_epoch = parse({"name": "s", "params": {"learning_rate": [0.1, 0.01]},
-                        "restore_best_weights": False})
+    last_epoch = parse(
+        {"name": "s", "params": {"learning_rate": [0.1, 0.01]}, "restore_best_weights": False}
+    )
     with pytest.raises(StorageError, match=r"\(restore_best_weights differ\); pick a new name"):
         open_study(last_epoch, storage)
 
@@ -97,7 +115,12 @@ def test_each_worker_stream_draws_other_points() -> None:
 
 
 def test_grid_workers_share_one_cell_order() -> None:
-    spec = parse({"name": "g", "sampler": {"name": "grid", "seed": 0},
-                  "params": {"learning_rate": [0.1, 0.01, 0.001], "beta_1": [0.8, 0.9]}})
+    spec = parse(
+        {
+            "name": "g",
+            "sampler": {"name": "grid", "seed": 0},
+            "params": {"learning_rate": [0.1, 0.01, 0.001], "beta_1": [0.8, 0.9]},
+        }
+    )
     orders = [make_sampler(spec, stream)._all_grids for stream in (0, 1, 5)]
     assert orders[0] == orders[1] == orders[2]

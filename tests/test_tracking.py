@@ -13,10 +13,15 @@ import optuna
 import pytest
 from mlflow import MlflowClient
 
-from automl import artifacts
-from automl.spec import StudySpec, parse
-from automl.storage import open_storage
-from automl.tracking import StudyRun, TrialTracker, storage_label
+import automl.run.finalize
+from automl.ranking import top_k
+from automl.run.storage import open_storage
+from automl.spec.rules import parse
+from automl.spec.schema import StudySpec
+from automl.tracking.artifacts import artifact_dir
+from automl.tracking.study_run import StudyRun
+from automl.tracking.trial_tracker import TrialTracker
+from automl.uris import storage_label
 
 PNG = b"\x89PNG\r\n\x1a\n"
 TRACKED = {
@@ -50,8 +55,8 @@ class Tracked:
 @pytest.fixture(scope="module")
 def tracked(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Tracked]:
     """A two-trial study run end to end: a poor trial (lr 1e-4) first, then a good one (1e-2)."""
-    from automl.study import open_study
-    from automl.workers import run_study
+    from automl.run.study import open_study
+    from automl.run.supervisor import run_study
 
     folder = tmp_path_factory.mktemp("tracked")
     spec = parse(TRACKED)
@@ -98,7 +103,7 @@ def test_every_trial_has_its_learning_curves_in_mlflow_and_in_the_dashboard_stor
     from optuna.artifacts import get_all_artifact_meta
     from PIL import Image
 
-    folder = artifacts.artifact_dir(tracked.storage)
+    folder = artifact_dir(tracked.storage)
     assert folder == tracked.folder / "automl-artifacts"
     for trial in tracked.study.trials:
         run_id = trial.user_attrs["mlflow_run_id"]
@@ -120,7 +125,7 @@ def test_only_the_best_k_models_stay_and_they_load_and_score_as_trained(
 ) -> None:
     import keras
 
-    from automl.data import load_dataset
+    from automl.data.dataset import load_dataset
 
     poor, good = tracked.study.trials
     assert good.value > poor.value  # lr 1e-2 beats lr 1e-4 after one epoch
@@ -174,10 +179,9 @@ def test_the_final_step_scores_a_test_split_and_waits_for_a_model_written_late(
 ) -> None:
     import keras
 
-    from automl import finalize
-    from automl.data import Dataset, load_dataset, split
-    from automl.finalize import finalize_study
-    from automl.tracking import drop_model
+    from automl.data.dataset import Dataset, load_dataset, split
+    from automl.run.finalize import finalize_study
+    from automl.tracking.trial_tracker import drop_model
 
     digits = load_dataset(tracked.spec.dataset, 0)
     x_val, y_val, x_test, y_test = split(digits.x_val, digits.y_val, 0.5, 1)
@@ -209,14 +213,14 @@ def test_the_final_step_scores_a_test_split_and_waits_for_a_model_written_late(
     run_id = best.user_attrs["mlflow_run_id"]
     drop_model(tracked.client, tracked.tracking_uri, best)
     tracked.client.set_tag(study_run.parent_run_id, "automl.registered_trial", "none")
-    monkeypatch.setattr(finalize, "MODEL_WAIT_SECONDS", 1.0)
+    monkeypatch.setattr(automl.run.finalize, "MODEL_WAIT_SECONDS", 1.0)
     finalize_study(tracked.spec, tracked.storage, study_run)
     out = capsys.readouterr().out
     assert f"waiting for the model of trial {best.number}" in out
     assert f"note: best trial {best.number} has no saved model in MLflow" in out
     assert len(tracked.client.search_model_versions("name = 'tracked'")) == 1
 
-    monkeypatch.setattr(finalize, "MODEL_WAIT_SECONDS", 60.0)
+    monkeypatch.setattr(automl.run.finalize, "MODEL_WAIT_SECONDS", 60.0)
     late = threading.Timer(
         1.0, tracked.client.log_artifact, (run_id, path, "model")
     )  # the worker's writer, behind
@@ -232,8 +236,9 @@ def _tracked_study(
     folder: Path, name: str, monkeypatch: pytest.MonkeyPatch
 ) -> tuple[StudySpec, optuna.Study, TrialTracker, MlflowClient]:
     """A new study in `folder` with its tracker, for trials the test drives by hand."""
-    from automl.study import open_study
-    from automl.tracking import TrialTracker, start_study_run
+    from automl.run.study import open_study
+    from automl.tracking.study_run import start_study_run
+    from automl.tracking.trial_tracker import TrialTracker
 
     monkeypatch.chdir(folder)  # MLflow puts a SQLite store's artifacts in ./mlruns
     spec = parse({**TRACKED, "name": name})
@@ -247,8 +252,8 @@ def _tracked_study(
 def test_pruned_and_failed_runs_are_marked_not_finished(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from automl.objective import Outcome
-    from automl.space import suggest
+    from automl.search.space import suggest
+    from automl.train.objective import Outcome
 
     spec, study, tracker, client = _tracked_study(tmp_path, "marked", monkeypatch)
 
@@ -295,8 +300,8 @@ def test_a_trial_ends_normally_when_its_plotter_died(
     import os
     import signal
 
-    from automl.objective import Outcome
-    from automl.space import suggest
+    from automl.search.space import suggest
+    from automl.train.objective import Outcome
 
     spec, study, tracker, client = _tracked_study(tmp_path, "no-plotter", monkeypatch)
     os.kill(tracker._plotter.submit(os.getpid).result(), signal.SIGKILL)  # say, the OOM killer
@@ -319,11 +324,11 @@ def test_a_trial_ends_normally_when_its_plotter_died(
 
 def test_top_k_is_direction_aware_and_keeps_the_earlier_trial_on_a_tie() -> None:
     values = {0: 0.5, 1: 0.9, 2: 0.7, 3: 0.9}
-    assert artifacts.top_k(values, 2, "maximize") == {1, 3}
-    assert artifacts.top_k(values, 1, "maximize") == {1}
-    assert artifacts.top_k(values, 2, "minimize") == {0, 2}
-    assert artifacts.top_k(values, 0, "maximize") == set()
-    assert artifacts.top_k(values, 9, "minimize") == {0, 1, 2, 3}
+    assert top_k(values, 2, "maximize") == {1, 3}
+    assert top_k(values, 1, "maximize") == {1}
+    assert top_k(values, 2, "minimize") == {0, 2}
+    assert top_k(values, 0, "maximize") == set()
+    assert top_k(values, 9, "minimize") == {0, 1, 2, 3}
 
 
 def test_the_artifact_folder_follows_the_storage(
@@ -332,12 +337,12 @@ def test_the_artifact_folder_follows_the_storage(
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("AUTOML_ARTIFACTS", raising=False)
     expected = tmp_path / "runs" / "automl-artifacts"
-    assert artifacts.artifact_dir(str(tmp_path / "runs" / "x.journal")) == expected
-    assert artifacts.artifact_dir(f"sqlite:///{tmp_path}/runs/o.db?timeout=9") == expected
-    assert artifacts.artifact_dir("automl.journal") == tmp_path / "automl-artifacts"
-    assert artifacts.artifact_dir("postgresql://u@db/x") == tmp_path / "automl-artifacts"
+    assert artifact_dir(str(tmp_path / "runs" / "x.journal")) == expected
+    assert artifact_dir(f"sqlite:///{tmp_path}/runs/o.db?timeout=9") == expected
+    assert artifact_dir("automl.journal") == tmp_path / "automl-artifacts"
+    assert artifact_dir("postgresql://u@db/x") == tmp_path / "automl-artifacts"
     monkeypatch.setenv("AUTOML_ARTIFACTS", str(tmp_path / "shared"))
-    assert artifacts.artifact_dir("postgresql://u@db/x") == tmp_path / "shared"
+    assert artifact_dir("postgresql://u@db/x") == tmp_path / "shared"
 
 
 def test_a_storage_password_never_reaches_mlflow() -> None:
@@ -359,9 +364,9 @@ def test_the_plotter_process_yields_to_trials_and_dies_with_its_parent(tmp_path:
     script = (
         "import os, sys, time\n"
         "from pathlib import Path\n"
-        "from automl import artifacts\n"
-        "pool = artifacts.plotter()\n"
-        "png = pool.submit(artifacts.plot_learning_curves, [{'loss': 1.0}], "
+        "from automl.tracking.curves import plot_learning_curves, plotter\n"
+        "pool = plotter()\n"
+        "png = pool.submit(plot_learning_curves, [{'loss': 1.0}], "
         f"Path({str(tmp_path)!r}) / 'c.png', 'one epoch').result()\n"
         "print(pool.submit(os.getpid).result(), flush=True)\n"
         "time.sleep(60)\n"

@@ -16,7 +16,7 @@ import pytest
 from mlflow import MlflowClient
 from typer.testing import CliRunner
 
-from automl.cli import app
+from automl.cli.app import app
 from tests.ui_servers import free_port, gone, outside_address, port_is_free, served
 
 runner = CliRunner()

@@ -20,25 +20,19 @@ import pytest
 from mlflow import MlflowClient
 
 from automl.errors import AutomlError
-from automl.spec import load_spec
-from automl.storage import open_storage
-from automl.study import (
-    MAX_DEATHS,
-    counted,
-    reap_dead_workers,
-    superseded,
-    this_worker,
-    work_left,
-)
-from automl.workers import (
+from automl.run.devices import (
     check_gpus,
     detect_gpus,
     gpu_environment,
     gpu_for,
     gpus_listed,
-    run_study,
     threads_per_worker,
 )
+from automl.run.recovery import MAX_DEATHS, reap_dead_workers, this_worker
+from automl.run.storage import open_storage
+from automl.run.study import counted, superseded, work_left
+from automl.run.supervisor import run_study
+from automl.spec.reading import load_spec
 from tests.processes import (
     GRID,
     cells,
@@ -138,7 +132,7 @@ def _dead_worker() -> dict:
         [
             sys.executable,
             "-c",
-            "import json; from automl.study import this_worker; print(json.dumps(this_worker()))",
+            "import json; from automl.run.recovery import this_worker; print(json.dumps(this_worker()))",
         ],
         capture_output=True,
         text=True,
@@ -350,7 +344,7 @@ def test_a_worker_starts_with_tensorflow_loaded_and_its_callers_directory_and_en
     """Workers fork from a server that imported TensorFlow once; that server may have been
     started by an earlier run with another directory and environment, which a worker must not
     take over (relative storage paths, KERAS_HOME, MLFLOW_* settings)."""
-    from automl.backend import start_process
+    from automl.run.processes import start_process
 
     seen = []
     for name in ("first", "second"):
@@ -372,7 +366,7 @@ def test_the_fork_server_loads_tensorflow_without_starting_its_runtime():
     """Each worker picks its GPU and thread pools before TensorFlow's runtime starts; a runtime
     started in the server by what it preloads would be inherited, half-broken, by every fork."""
     probe = (
-        "import automl.preload\n"
+        "import automl.run.preload\n"
         "from tensorflow.python.eager import context\n"
         "print(context.context()._context_handle is not None)\n"
     )

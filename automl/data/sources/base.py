@@ -1,0 +1,132 @@
+"""Where a data set's images come from, and the checks its files must pass.
+
+Sources (`dataset.name`): scikit-learn's `digits`; Keras's `mnist`, `fashion_mnist`, `cifar10`
+and `cifar100`, read from `dataset.path` or the Keras cache and downloaded by
+`keras.datasets.<name>.load_data` when missing; `npz` (the layout of Keras's mnist.npz); and
+`folder` (one subfolder of images per class).
+
+Each source checks its files without decoding pixels and without TensorFlow (numpy and PIL
+only), then reads them. Keras's files are read here rather than by `load_data`, which trusts
+only a file whose hash matches the download (anything else is downloaded again, and deleted when
+that fails offline), cannot read a copy kept elsewhere, and imports TensorFlow. It still does
+the downloading, with its own URLs, hashes and cache layout.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+from automl.errors import DataError
+
+# Training labels -> the indices of the images to keep (the `max_samples` subset).
+Select = Callable[[np.ndarray], np.ndarray]
+
+
+@dataclass(frozen=True, eq=False)
+class Images:
+    """A data set as read, before the split: training images and optional validation/test sets."""
+
+    x: np.ndarray
+    y: np.ndarray
+    class_names: tuple[str, ...]
+    input_scale: float
+    description: str
+    x_test: np.ndarray | None = None
+    y_test: np.ndarray | None = None
+    x_val: np.ndarray | None = None
+    y_val: np.ndarray | None = None
+
+
+@dataclass(frozen=True)
+class Summary:
+    """What a check learns without decoding pixels."""
+
+    description: str
+    num_classes: int
+
+
+class Source(Protocol):
+    def check(self) -> Summary:
+        """Raise DataError for anything wrong that shows without decoding pixels."""
+
+    def read(self, select: Select) -> Images:
+        """Read the images (only the selected training ones); call after `check`."""
+
+
+# ------------------------------------------------------------------ checks shared by the sources
+
+
+def _labels(y: np.ndarray, key: str, where: Path) -> np.ndarray:
+    """Class numbers as int64 of shape (N,), or a DataError naming the file and key."""
+    if y.ndim == 2 and y.shape[1] == 1:
+        y = y[:, 0]
+    if y.ndim != 1:
+        hint = " (one-hot? store the class numbers)" if y.ndim == 2 else ""
+        raise DataError(
+            f"{where}: {key} must hold one class number per image, shape (N,) or (N, 1), "
+            f"got {y.shape}{hint}"
+        )
+    if y.dtype.kind == "f":
+        if not np.all(np.isfinite(y)) or np.any(y != np.round(y)):
+            raise DataError(f"{where}: {key} must hold whole class numbers, got fractions")
+    elif y.dtype.kind not in "iu":
+        raise DataError(f"{where}: {key} must hold class numbers, got dtype {y.dtype}")
+    if len(y) and y.min() < 0:
+        raise DataError(f"{where}: {key} holds label {y.min():g}; labels are 0 or more")
+    return y.astype(np.int64)
+
+
+def _check_classes(y_train: np.ndarray, num_classes: int, where: Path) -> None:
+    """Every class 0..K-1 must have a training image: a gap is a mislabelled set (1-based?)."""
+    present = np.unique(y_train)
+    if len(present) and present[-1] >= num_classes:
+        raise DataError(
+            f"{where}: y_train holds label {present[-1]}, out of range 0..{num_classes - 1} "
+            "(the class_names given)"
+        )
+    missing = np.setdiff1d(np.arange(num_classes), present)
+    if len(missing):
+        shown = ", ".join(str(m) for m in missing[:5]) + (", ..." if len(missing) > 5 else "")
+        raise DataError(
+            f"{where}: y_train has no image of class {shown}; labels must run 0..K-1 "
+            "with every class present (1-based labels? subtract 1)"
+        )
+
+
+def _check_in_range(y: np.ndarray, key: str, num_classes: int, where: Path) -> None:
+    if len(y) and y.max() >= num_classes:
+        raise DataError(
+            f"{where}: {key} holds label {y.max()}, out of range 0..{num_classes - 1} "
+            "(the classes of y_train)"
+        )
+
+
+def _input_scale(x: np.ndarray) -> float:
+    """The largest raw value: 255 for 8-bit images, else the largest in the training images."""
+    if x.dtype == np.uint8:
+        return 255.0
+    largest = float(x.max()) if x.size else 0.0
+    return largest if largest > 0 else 1.0
+
+
+def _channels(shape: tuple[int, ...]) -> int:
+    return shape[3] if len(shape) == 4 else 1
+
+
+@dataclass(frozen=True)
+class KerasSet:
+    """A data set keras.datasets downloads: the files it needs and where they may lie."""
+
+    title: str
+    files: tuple[str, ...]  # what the folder holding the set contains
+    folder: str  # the folder inside the .tar.gz that holds `files` (CIFAR's archives)
+    places: tuple[str, ...]  # under a base folder: where that folder (or an archive) may lie
+    cache_folder: str  # where the files go under <KERAS_HOME>/datasets
+    wanted: str  # what to put there, for messages
+    packed: str = ""  # "zip" or "tar": one file may hold the whole set
+    class_names: tuple[str, ...] = ()

@@ -1,0 +1,83 @@
+"""Where a data set's images come from, and the checks its files must pass.
+
+Sources (`dataset.name`): scikit-learn's `digits`; Keras's `mnist`, `fashion_mnist`, `cifar10`
+and `cifar100`, read from `dataset.path` or the Keras cache and downloaded by
+`keras.datasets.<name>.load_data` when missing; `npz` (the layout of Keras's mnist.npz); and
+`folder` (one subfolder of images per class).
+
+Each source checks its files without decoding pixels and without TensorFlow (numpy and PIL
+only), then reads them. Keras's files are read here rather than by `load_data`, which trusts
+only a file whose hash matches the download (anything else is downloaded again, and deleted when
+that fails offline), cannot read a copy kept elsewhere, and imports TensorFlow. It still does
+the downloading, with its own URLs, hashes and cache layout.
+"""
+
+from __future__ import annotations
+
+import gzip
+import struct
+from pathlib import Path
+
+import numpy as np
+
+from automl.data.sources.base import Images, KerasSet, Select, Summary, _labels
+from automl.errors import DataError
+
+
+class _Idx:
+    """Fashion-MNIST's four gzipped IDX files (the MNIST file format)."""
+
+    def __init__(self, folder: Path, keras_set: KerasSet) -> None:
+        self.folder = folder
+        self.keras_set = keras_set
+
+    def check(self) -> Summary:
+        """The four headers: byte IDX files, images (N, H, W) matching N labels."""
+        labels, images, test_labels, test_images = (
+            _open_idx(self.folder / f, header_only=True)[0] for f in self.keras_set.files
+        )
+        for x, y, kind in ((images, labels, "train"), (test_images, test_labels, "t10k")):
+            if len(x) != 3 or len(y) != 1 or x[0] != y[0]:
+                raise DataError(
+                    f"{self.folder}: the {kind} images {x} do not match the {kind} labels {y}"
+                )
+        return Summary(f"{self.keras_set.title} from {self.folder}, 10 classes", 10)
+
+    def read(self, select: Select) -> Images:
+        y_train, x_train, y_test, x_test = (
+            _read_idx(self.folder / f) for f in self.keras_set.files
+        )
+        y = _labels(y_train, "train labels", self.folder)
+        keep = select(y)
+        return Images(
+            x=x_train[keep],
+            y=y[keep],
+            class_names=self.keras_set.class_names,
+            input_scale=255.0,
+            description=f"{self.keras_set.title} from {self.folder}",
+            x_test=x_test.copy(),  # frombuffer's arrays are read-only views of the file
+            y_test=_labels(y_test, "test labels", self.folder),
+        )
+
+
+def _read_idx(path: Path) -> np.ndarray:
+    """A gzipped IDX file of bytes, as an array of the shape its header gives."""
+    dims, data = _open_idx(path, header_only=False)
+    values = np.frombuffer(data, dtype=np.uint8)
+    if values.size != int(np.prod(dims)):
+        raise DataError(f"{path}: holds {values.size} bytes of data, its header says {dims}")
+    return values.reshape(dims)
+
+
+def _open_idx(path: Path, header_only: bool) -> tuple[tuple[int, ...], bytes]:
+    """An IDX file's sizes and (unless `header_only`) its data: 0, 0, 0x08 (bytes), the
+    number of dimensions, each size as a big-endian 32-bit integer, then the values."""
+    try:
+        with gzip.open(path, "rb") as f:
+            head = f.read(4)
+            if len(head) < 4 or head[:3] != b"\x00\x00\x08":
+                raise DataError(f"{path}: not an IDX file of bytes (it starts {head!r})")
+            dims = struct.unpack(f">{head[3]}I", f.read(4 * head[3]))
+            return dims, b"" if header_only else f.read()
+    except (OSError, EOFError, struct.error) as exc:
+        raise DataError(f"{path}: not a gzipped IDX file ({exc})") from None

@@ -1,0 +1,24 @@
+"""What every worker process needs, imported once by the server that forks the workers
+(`automl.backend.worker_context`): importing this module is its whole purpose.
+
+Python keeps the ~500k objects of these imports forever; freezing them keeps each worker's
+garbage collections off them, and so also keeps the pages they share with the server unwritten.
+"""
+
+import gc
+
+from automl.backend import load_keras
+
+load_keras()
+
+import mlflow.entities  # noqa: E402, F401
+import mlflow.keras  # noqa: E402, F401 - the last worker logs the best model with it
+import mlflow.store.tracking.sqlalchemy_store  # noqa: E402, F401 - the default store
+import optuna  # noqa: E402, F401
+import psutil  # noqa: E402, F401
+
+import automl.run.finalize  # noqa: E402, F401
+import automl.run.worker  # noqa: E402, F401
+
+gc.collect()
+gc.freeze()

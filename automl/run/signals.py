@@ -1,0 +1,111 @@
+"""Worker processes and the supervisor that runs a study to its budget.
+
+`automl run` is a supervisor: it opens the study, starts K worker processes (TensorFlow does
+not share a process well), shows progress from the storage, retries the trials of workers
+that died, and replaces workers that retire. A worker loads the data once, runs trials until
+the budget is met, and retires early when its memory has grown past a limit: TensorFlow keeps
+a few MB per model it ever built, so a fresh process is how memory stays flat. Workers are
+forked from a server that has imported TensorFlow once (`automl.backend.worker_context`), so a
+fresh worker costs a fork, not a 6 s import.
+
+Stopping (Ctrl-C, SIGTERM from `docker stop`, the terminal closing) is cooperative: the
+supervisor passes the signal on, each worker fails its running trial with the reason and
+queues it again, and the next `automl run` picks it up. A second Ctrl-C kills the workers;
+their trials are then retried as those of dead workers.
+"""
+
+from __future__ import annotations
+
+import os
+import select
+import signal
+import threading
+import time
+from types import FrameType
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    pass
+# The signals that stop a run, and what a trial they stop says about it. A worker gets
+# SIGHUP when its supervisor dies (Linux), as if the terminal had closed.
+STOP_REASONS = {
+    signal.SIGINT: "interrupted (Ctrl-C)",
+    signal.SIGTERM: "stopped by SIGTERM",
+    signal.SIGHUP: "stopped: its automl run process ended",
+}
+
+
+class _WorkerStop:
+    """A worker's stop signals: the first one ends the running trial, or the next one starts."""
+
+    def __init__(self) -> None:
+        self.reason: str | None = None
+        self.in_trial = False  # raise only inside the objective, never mid-way in Optuna's tell
+
+    def install(self) -> None:
+        for sig in STOP_REASONS:
+            signal.signal(sig, self._handle)
+
+    def _handle(self, signum: int, frame: FrameType | None) -> None:
+        if self.reason is not None:
+            return  # Ctrl-C reaches workers and supervisor both; one stop is enough
+        self.reason = STOP_REASONS[signal.Signals(signum)]
+        if self.in_trial:
+            raise KeyboardInterrupt(self.reason)
+
+
+def _follow_supervisor(supervisor: int) -> None:
+    """Linux: receive SIGHUP when the supervisor dies, even by SIGKILL, instead of running on.
+
+    The worker's parent is the fork server, which outlives the supervisor while any worker
+    lives, so the worker watches the supervisor itself (a pidfd: no pid reuse race)."""
+    try:
+        pidfd = os.pidfd_open(supervisor)
+    except ProcessLookupError:
+        os.kill(os.getpid(), signal.SIGHUP)  # it died before this worker could watch it
+        return
+    except (AttributeError, OSError):
+        return  # not Linux: only a supervisor that exits normally stops its workers
+
+    def watch() -> None:
+        select.select([pidfd], [], [])  # readable once the process has exited
+        os.kill(os.getpid(), signal.SIGHUP)
+
+    threading.Thread(target=watch, name="automl-follow-supervisor", daemon=True).start()
+
+
+class _SupervisorStop:
+    """The supervisor's stop signals: passed on to the workers; a second one kills them."""
+
+    def __init__(self, procs: dict[int, Any]) -> None:
+        self.procs = procs
+        self.signum: int | None = None
+        self.count = 0
+        self._previous: dict[int, Any] = {}
+
+    def __enter__(self) -> _SupervisorStop:
+        for sig in STOP_REASONS:
+            self._previous[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+
+    def _handle(self, signum: int, frame: FrameType | None) -> None:
+        self.count += 1
+        self.signum = self.signum or signum
+        _signal(self.procs, signal.SIGKILL if self.count > 1 else signum)
+
+
+def _signal(procs: dict[int, Any], signum: int) -> None:
+    for proc in procs.values():
+        if proc.exitcode is None and proc.pid is not None:
+            os.kill(proc.pid, signum)
+
+
+def _wait_for(procs: dict[int, Any], seconds: float) -> None:
+    """Wait (signals keep arriving meanwhile) until the stopping workers have exited."""
+    end = time.time() + seconds
+    while time.time() < end and any(p.exitcode is None for p in procs.values()):
+        time.sleep(0.1)

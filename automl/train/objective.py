@@ -1,0 +1,187 @@
+"""One trial: suggest, build, fit with per-epoch reports and pruning, hand the outcome over.
+
+A trial that cannot train (a NaN loss, a model that does not build) raises `TrialFailed`
+with its reason kept in the `fail_reason` user attribute; the study catches it and goes on.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import keras
+import optuna
+
+from automl.data.dataset import Dataset
+from automl.data.pipeline import pipelines
+from automl.search.space import Hyperparameters, suggest
+from automl.spec.schema import StudySpec
+from automl.train.model import build_model, build_training_state, clear_keras_state
+
+
+class TrialFailed(Exception):
+    """The trial could not produce a value; its reason is in the `fail_reason` user attribute."""
+
+
+@dataclass
+class Outcome:
+    """What a finished trial leaves for the tracker: its curves and (if it trained) its model."""
+
+    number: int
+    hyperparameters: Hyperparameters
+    seed: int
+    history: list[dict[str, float]] = field(default_factory=list)
+    model: keras.Model | None = None
+    value: float | None = None  # what the trial returns, set once it has trained
+    best_epoch: int | None = None  # the epoch `value` and the model come from (1-based)
+    fit_seconds: float = 0.0
+
+
+def trial_seed(study_seed: int | None, number: int) -> int:
+    """A trial's seed, derived from the study's seed and its number (reproducible)."""
+    return ((study_seed or 0) * 1_000_003 + number) % (2**31 - 1)
+
+
+class EpochReporter(keras.callbacks.Callback):
+    """Reports the metric to Optuna after every epoch, prunes, and stops on a diverged loss."""
+
+    def __init__(self, trial: optuna.Trial, metric: str, history: list[dict[str, float]]):
+        super().__init__()
+        self.trial = trial
+        self.metric = metric
+        self.history = history
+        self.diverged: str | None = None
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        logs = {k: float(v) for k, v in (logs or {}).items()}
+        self.history.append(logs)
+        bad = [k for k in ("loss", self.metric) if k in logs and not math.isfinite(logs[k])]
+        if bad:
+            self.diverged = f"{bad[0]} became {logs[bad[0]]} at epoch {epoch + 1}"
+            self.model.stop_training = True
+            return
+        if self.metric not in logs:
+            raise KeyError(f"metric {self.metric} is not among the logs {sorted(logs)}")
+        self.trial.report(logs[self.metric], step=epoch + 1)
+        if self.trial.should_prune():
+            raise optuna.TrialPruned(f"pruned at epoch {epoch + 1}")
+
+
+class BestEpoch(keras.callbacks.Callback):
+    """Remembers the epoch with the best metric and a copy of its weights (BN statistics too),
+    to put back once training ends: KerasTuner's per-trial checkpoint, Keras's
+    `EarlyStopping(restore_best_weights=True)`. A copy costs ~7 ms per improving epoch on
+    digits (`benchmarks/hot_path.py --only best_epoch`)."""
+
+    def __init__(self, metric: str, direction: str) -> None:
+        super().__init__()
+        self.metric = metric
+        self.sign = 1.0 if direction == "maximize" else -1.0
+        self.best: tuple[float, int] | None = None  # (value, 1-based epoch)
+        self.weights: list[Any] = []
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        value = (logs or {}).get(self.metric)
+        if value is None or not math.isfinite(value):
+            return
+        if self.best is None or self.sign * value > self.sign * self.best[0]:
+            self.best = (float(value), epoch + 1)
+            self.weights = self.model.get_weights()
+
+    def restore(self) -> None:
+        self.model.set_weights(self.weights)
+
+
+def _record_training(trial: optuna.Trial, out: Outcome) -> None:
+    """Epochs trained and seconds inside `model.fit`: the rest of the trial is overhead."""
+    trial.set_user_attr("epochs", len(out.history))
+    trial.set_user_attr("fit_seconds", round(out.fit_seconds, 3))
+
+
+def fail(trial: optuna.Trial, reason: str) -> TrialFailed:
+    trial.set_user_attr("fail_reason", reason)
+    return TrialFailed(reason)
+
+
+class Objective:
+    """The callable Optuna optimizes; `on_outcome` receives each trial's curves and model."""
+
+    def __init__(
+        self,
+        spec: StudySpec,
+        data: Dataset,
+        on_start: Callable[[optuna.Trial, Hyperparameters], None] | None = None,
+        on_outcome: Callable[[Outcome], None] | None = None,
+    ) -> None:
+        self.spec = spec
+        self.data = data
+        self.on_start = on_start
+        self.on_outcome = on_outcome
+
+    def __call__(self, trial: optuna.Trial) -> float:
+        hp = suggest(trial, self.spec)
+        seed = trial_seed(self.spec.seed, trial.number)
+        trial.set_user_attr("hyperparameters", hp.as_dict())
+        trial.set_user_attr("seed", seed)
+        if self.on_start is not None:
+            self.on_start(trial, hp)
+        outcome = Outcome(trial.number, hp, seed)
+        try:
+            return self._train(trial, hp, seed, outcome)
+        except KeyboardInterrupt:
+            trial.set_user_attr(
+                "fail_reason", "interrupted (Ctrl-C); queued again for the next run"
+            )
+            raise
+        finally:
+            if self.on_outcome is not None:
+                self.on_outcome(outcome)
+
+    def _train(self, trial: optuna.Trial, hp: Hyperparameters, seed: int, out: Outcome) -> float:
+        # Keras keeps a global name registry and graph state; reset it before each trial.
+        clear_keras_state()
+        keras.utils.set_random_seed(seed)
+        try:
+            model = build_model(
+                hp, self.data.input_shape, self.data.num_classes, self.data.input_scale
+            )
+        except ValueError as exc:
+            raise fail(trial, f"the model does not build: {exc}") from None
+        train, val = pipelines(self.data, hp.batch_size, seed)
+        reporter = EpochReporter(trial, self.spec.metric, out.history)
+        best = BestEpoch(self.spec.metric, self.spec.direction)
+        callbacks: list[keras.callbacks.Callback] = [reporter]
+        if self.spec.restore_best_weights:
+            callbacks.insert(0, best)  # before a prune or a stop can end the epoch
+        try:
+            build_training_state(model, self.data.x_train[:2], self.data.y_train[:2])
+            started = time.perf_counter()
+            try:
+                model.fit(
+                    train,
+                    validation_data=val,
+                    epochs=self.spec.epochs,
+                    callbacks=callbacks,
+                    shuffle=False,
+                    verbose=0,  # the pipeline shuffles
+                )
+            finally:
+                out.fit_seconds = time.perf_counter() - started
+        except optuna.TrialPruned:
+            _record_training(trial, out)
+            raise
+        except Exception as exc:  # noqa: BLE001 - any training error fails this trial only
+            raise fail(trial, f"training failed: {type(exc).__name__}: {exc}") from None
+        _record_training(trial, out)
+        if reporter.diverged is not None:
+            raise fail(trial, f"diverged: {reporter.diverged}")
+        value, epoch = out.history[-1][self.spec.metric], len(out.history)
+        if self.spec.restore_best_weights and best.best is not None:
+            best.restore()
+            value, epoch = best.best
+        out.value, out.best_epoch, out.model = value, epoch, model
+        trial.set_user_attr("best_epoch", epoch)
+        return value
