@@ -1,23 +1,18 @@
-"""The Optuna study of a StudySpec: its sampler, pruner, budget and the health of its trials.
+"""A StudySpec's sampler and pruner as Optuna objects, and the optional packages they need.
 
-The budget counts every trial of the study, whichever worker ran it; a failed trial that was
-retried (a dead worker's, an interrupted one) is replaced by its retry and not counted twice.
-A trial whose worker died is failed with the reason and queued again with the same
-parameters: found by its process id on this machine (`reap_dead_workers`), or by its stale
-heartbeat on a database (`fail_stale`), whichever sees it first.
+The spec names a row of `SAMPLERS` or `PRUNERS` and options already checked against it, so
+each option passes straight to the Optuna class as a keyword argument.
 """
 
 from __future__ import annotations
 
 import importlib.util
-from typing import TYPE_CHECKING
+
+import optuna
 
 from automl.errors import MissingExtraError
 from automl.search.grid import grid_space
 from automl.spec.schema import StudySpec
-
-if TYPE_CHECKING:
-    import optuna
 
 
 def check_requirements(spec: StudySpec) -> None:
@@ -35,8 +30,6 @@ def make_sampler(spec: StudySpec, stream: int = 0) -> optuna.samplers.BaseSample
     every worker (and every fresh one replacing a retired worker) would draw the same points.
     The grid is the exception: its seed shuffles the cells, and every worker must agree on
     which cell each grid id is."""
-    import optuna
-
     check_requirements(spec)
     options = spec.sampler.options.kwargs()
     seed = options.pop("seed", spec.seed)
@@ -59,8 +52,7 @@ def make_sampler(spec: StudySpec, stream: int = 0) -> optuna.samplers.BaseSample
 
 
 def make_pruner(spec: StudySpec) -> optuna.pruners.BasePruner:
-    import optuna
-
+    """The file's pruner; Hyperband's largest resource is the study's epochs unless given."""
     options = spec.pruner.options.kwargs()
     name = spec.pruner.name
     if name == "none":

@@ -1,21 +1,11 @@
-"""A StudySpec's params as Optuna suggestions, grids, and the hyperparameters of one trial.
-
-Ranges on `scale: log1m` are searched as the Optuna parameter `one_minus_<name>`,
-log-uniform in 1 − β, so TPE models the quantity that matters (1/(1 − β) is the averaging
-horizon). Everything a user reads (progress, `best`, MLflow, the trial's `hyperparameters`
-user attribute) shows β itself.
-"""
+"""A StudySpec's grid: the values `GridSampler` walks, every cell, and how many there are."""
 
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING
 
 from automl.spec.params import grid_values
 from automl.spec.schema import Scalar, StudySpec
-
-if TYPE_CHECKING:
-    pass
 
 
 def grid_space(spec: StudySpec) -> dict[str, list[Scalar]]:
@@ -32,4 +22,5 @@ def grid_cells(spec: StudySpec) -> list[dict[str, Scalar]]:
 
 
 def grid_size(spec: StudySpec) -> int:
+    """How many cells the grid has: the trials a grid study runs."""
     return math.prod(len(v) for v in grid_space(spec).values())

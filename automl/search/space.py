@@ -1,50 +1,62 @@
-"""A StudySpec's params as Optuna suggestions, grids, and the hyperparameters of one trial.
+"""A StudySpec's params as Optuna suggestions, and the hyperparameters of one trial.
 
-Ranges on `scale: log1m` are searched as the Optuna parameter `one_minus_<name>`,
-log-uniform in 1 − β, so TPE models the quantity that matters (1/(1 − β) is the averaging
-horizon). Everything a user reads (progress, `best`, MLflow, the trial's `hyperparameters`
-user attribute) shows β itself.
+`Hyperparameters` takes every default from `PARAMS`, the schema's one table. Ranges on
+`scale: log1m` are searched as the Optuna parameter `one_minus_<name>`, log-uniform in 1 − β,
+so TPE models the quantity that matters (1/(1 − β) is the averaging horizon). Everything a user
+reads (progress, `best`, MLflow, the trial's hyperparameters attribute) shows β itself.
 """
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from automl.spec.params import grid_values
-from automl.spec.schema import Choice, Fixed, ParamSpec, Range, Scalar, StudySpec
+from automl.spec.schema import PARAMS, Choice, Fixed, ParamSpec, Range, Scalar, StudySpec
 
 if TYPE_CHECKING:
     import optuna
 
 LOG1M_PREFIX = "one_minus_"
 
+T = TypeVar("T", bound=Scalar)
+
+
+def _default(name: str, kind: type[T]) -> T:
+    """PARAMS[name]'s default, refused at import when its type is not the field's."""
+    value = PARAMS[name].default
+    if not isinstance(value, kind):
+        raise TypeError(f"PARAMS[{name!r}].default is {value!r}, not a {kind.__name__}")
+    return value
+
 
 @dataclass(frozen=True)
 class Hyperparameters:
-    """Every knob of one trial's model and training, with the lesson's defaults."""
+    """Every knob of one trial's model and training; the defaults are the lesson's, in PARAMS."""
 
-    learning_rate: float = 1e-3
-    optimizer: str = "adam"
-    beta_1: float = 0.9
-    beta_2: float = 0.999
-    epsilon: float = 1e-8
-    momentum: float = 0.0
-    l2: float = 0.0
-    depth: int = 2
-    width: int = 32
-    batch_norm: bool = False
-    bn_momentum: float = 0.9
-    dropout: float = 0.0
-    batch_size: int = 64
-    augment: str = "none"
+    learning_rate: float = _default("learning_rate", float)
+    optimizer: str = _default("optimizer", str)
+    beta_1: float = _default("beta_1", float)
+    beta_2: float = _default("beta_2", float)
+    epsilon: float = _default("epsilon", float)
+    momentum: float = _default("momentum", float)
+    l2: float = _default("l2", float)
+    depth: int = _default("depth", int)
+    width: int = _default("width", int)
+    batch_norm: bool = _default("batch_norm", bool)
+    bn_momentum: float = _default("bn_momentum", float)
+    dropout: float = _default("dropout", float)
+    batch_size: int = _default("batch_size", int)
+    augment: str = _default("augment", str)
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> Hyperparameters:
+        """The hyperparameters among `values`; other keys are ignored."""
         known = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in values.items() if k in known})
 
     def as_dict(self) -> dict[str, Any]:
+        """Every hyperparameter by name, as the trial's user attribute stores them."""
         return asdict(self)
 
 

@@ -1,9 +1,9 @@
 """The command line's short syntax for fields of a study file: `--param` and `--set`.
 
 Each value becomes the raw fragment a study file would hold (`learning_rate=1e-4..1e-1:log`
-is `{low: 0.0001, high: 0.1, log: true}`), so `spec.parse` applies the same rules and the same
-messages to a file and to its overrides. Only the syntax is checked here; whether a value
-suits its field is spec's to say.
+is `{low: 0.0001, high: 0.1, log: true}`), so `automl.spec.rules.parse` applies the same rules
+and the same messages to a file and to its overrides. Only the syntax is checked here; whether
+a value suits its field is for the rules to say.
 
     name=value                    a fixed value: depth=2, batch_norm=true
     name=a,b,c                    a list: learning_rate=0.1,0.01,0.001

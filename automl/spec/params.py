@@ -1,8 +1,9 @@
-"""The study file, read once into frozen, validated objects.
+"""One hyperparameter of a study file: its value, list or range checked against `PARAMS`.
 
-This is the only module that reads YAML. Everything deeper sees a `StudySpec`, never a raw
-dict, and every rule a file can break is checked here, before anything trains or touches a
-storage. Problems are collected, not raised one by one, so a user fixes a file in one pass.
+A value is checked against the parameter's kind and domain; a list becomes a choice (a list of
+one value, a fixed value); a mapping becomes a range whose options (`scale`, `step`, `num`) are
+checked together, since each limits the others. `grid_values` spreads a range into the points
+a grid visits.
 """
 
 from __future__ import annotations
@@ -10,31 +11,69 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from automl.spec.problems import _fmt, _integer, _number, _Problems
+from automl.spec.problems import Problems, as_integer, as_number, quoted
 from automl.spec.schema import PARAMS, Choice, Domain, Fixed, ParamDef, ParamSpec, Range, Scalar
 
+RANGE_OPTIONS = ("low", "high", "log", "scale", "step", "num")
+SCALES = ("linear", "log", "log1m")
+# A grid past this many points on one parameter is a mistake (a tiny step), not a search.
+MAX_GRID_POINTS = 10_000
 
-def _check_value(
-    name: str, definition: ParamDef, value: Any, where: str, problems: _Problems
-) -> Scalar | None:
+
+def param_spec(name: str, value: Any, grid: bool, problems: Problems) -> ParamSpec | None:
+    """`params.NAME`'s raw value -> its ParamSpec, or None with the problems added."""
+    where = f"params.{name}"
+    definition = PARAMS.get(name)
+    if definition is None:
+        problems.add(where, f"unknown hyperparameter; known: {', '.join(PARAMS)}")
+        return None
+    if isinstance(value, list):
+        return _parse_list(name, definition, value, problems)
+    if isinstance(value, dict):
+        return _parse_range(name, definition, value, grid, problems)
+    checked = _check_value(definition, value, where, problems)
+    if checked is None:
+        return None
+    return ParamSpec(name, definition.kind, Fixed(checked))
+
+
+def _parse_list(
+    name: str, definition: ParamDef, value: list[Any], problems: Problems
+) -> ParamSpec | None:
+    where = f"params.{name}"
+    if not value:
+        problems.add(where, "an empty list; give at least one value")
+        return None
+    checked = [_check_value(definition, v, f"{where}[{i}]", problems) for i, v in enumerate(value)]
+    if any(c is None for c in checked):
+        return None
+    values = tuple(c for c in checked if c is not None)
+    if len(set(values)) != len(values):
+        problems.add(where, f"lists a value twice: {list(value)}")
+        return None
+    domain: Domain = Fixed(values[0]) if len(values) == 1 else Choice(values)
+    return ParamSpec(name, definition.kind, domain)
+
+
+def _check_value(definition: ParamDef, value: Any, where: str, problems: Problems) -> Scalar | None:
     """One value of a hyperparameter, converted to its kind, or None with a problem added."""
     if definition.kind == "bool":
         if isinstance(value, bool):
             return value
-        problems.add(where, f"must be true or false, got {_fmt(value)}")
+        problems.add(where, f"must be true or false, got {quoted(value)}")
         return None
     if definition.kind == "choice":
         if value in definition.choices:
             return str(value)
-        problems.add(where, f"must be one of {', '.join(definition.choices)}, got {_fmt(value)}")
+        problems.add(where, f"must be one of {', '.join(definition.choices)}, got {quoted(value)}")
         return None
-    number = _integer(value) if definition.kind == "int" else _number(value)
+    number = as_integer(value) if definition.kind == "int" else as_number(value)
     if number is None or (isinstance(number, float) and not math.isfinite(number)):
         kind = "an integer" if definition.kind == "int" else "a number"
-        problems.add(where, f"must be {kind}, got {_fmt(value)}")
+        problems.add(where, f"must be {kind}, got {quoted(value)}")
         return None
     if not _in_domain(definition, float(number)):
-        problems.add(where, f"must be {_domain_text(definition)}, got {_fmt(value)}")
+        problems.add(where, f"must be {_domain_text(definition)}, got {quoted(value)}")
         return None
     return number
 
@@ -58,113 +97,121 @@ def _short(x: float) -> str:
     return str(int(x)) if x == int(x) else str(x)
 
 
-def _parse_param(name: str, value: Any, grid: bool, problems: _Problems) -> ParamSpec | None:
-    where = f"params.{name}"
-    definition = PARAMS.get(name)
-    if definition is None:
-        problems.add(where, f"unknown hyperparameter; known: {', '.join(PARAMS)}")
-        return None
-    if isinstance(value, list):
-        if not value:
-            problems.add(where, "an empty list; give at least one value")
-            return None
-        checked = [
-            _check_value(name, definition, v, f"{where}[{i}]", problems)
-            for i, v in enumerate(value)
-        ]
-        if any(c is None for c in checked):
-            return None
-        values = tuple(c for c in checked if c is not None)
-        if len(set(values)) != len(values):
-            problems.add(where, f"lists a value twice: {list(value)}")
-            return None
-        domain: Domain = Fixed(values[0]) if len(values) == 1 else Choice(values)
-        return ParamSpec(name, definition.kind, domain)
-    if isinstance(value, dict):
-        return _parse_range(name, definition, value, grid, problems)
-    checked_value = _check_value(name, definition, value, where, problems)
-    if checked_value is None:
-        return None
-    return ParamSpec(name, definition.kind, Fixed(checked_value))
+# ---------------------------------------------------------------------------- ranges
 
 
 def _parse_range(
-    name: str, definition: ParamDef, value: dict[str, Any], grid: bool, problems: _Problems
+    name: str, definition: ParamDef, value: dict[str, Any], grid: bool, problems: Problems
 ) -> ParamSpec | None:
+    """A range mapping; each stage runs only when the one before it found nothing wrong."""
     where = f"params.{name}"
-    before = len(problems.items)
+    before = len(problems)
     if definition.kind not in ("float", "int"):
         problems.add(
             where, f"a {definition.kind} hyperparameter takes a value or a list, not a range"
         )
         return None
-    for key in value:
-        if key not in ("low", "high", "log", "scale", "step", "num"):
-            problems.add(
-                f"{where}.{key}", "unknown range option; known: low, high, log, scale, step, num"
-            )
-    for key in ("low", "high"):
-        if key not in value:
-            problems.add(f"{where}.{key}", "required in a range")
-    if len(problems.items) > before:
+    _check_range_options(where, value, problems)
+    if len(problems) > before:
         return None
-    low = _check_value(name, definition, value["low"], f"{where}.low", problems)
-    high = _check_value(name, definition, value["high"], f"{where}.high", problems)
-    scale = value.get("scale", "log" if value.get("log") is True else "linear")
-    log = value.get("log", False)
-    if not isinstance(log, bool):
-        problems.add(f"{where}.log", f"must be true or false, got {_fmt(log)}")
-    if scale not in ("linear", "log", "log1m"):
-        problems.add(f"{where}.scale", f"must be linear, log or log1m, got {_fmt(scale)}")
-    if log is True and scale == "log1m":
-        problems.add(f"{where}.log", "give either log: true or scale: log1m, not both")
-    if len(problems.items) > before or low is None or high is None:
+    low = _check_value(definition, value["low"], f"{where}.low", problems)
+    high = _check_value(definition, value["high"], f"{where}.high", problems)
+    scale = _range_scale(where, value, problems)
+    if len(problems) > before or low is None or high is None:
         return None
-    lo, hi = float(low), float(high)
-    if not lo < hi:
-        problems.add(
-            where,
-            f"low must be < high, got low {_fmt(value['low'])} and high {_fmt(value['high'])}",
-        )
-    if scale == "log" and lo <= 0:
-        problems.add(f"{where}.low", f"must be > 0 when log is true, got {_fmt(value['low'])}")
-    if scale == "log1m" and not (lo >= 0 and hi < 1):
-        problems.add(
-            where,
-            "scale log1m needs 0 <= low < high < 1, "
-            f"got {_fmt(value['low'])}..{_fmt(value['high'])}",
-        )
-    step = None
-    if value.get("step") is not None:
-        step = _number(value["step"])
-        if step is None or step <= 0:
-            problems.add(f"{where}.step", f"must be a number > 0, got {_fmt(value['step'])}")
-        elif scale != "linear":
-            problems.add(f"{where}.step", f"cannot be combined with scale {scale}")
-        elif definition.kind == "int" and step != int(step):
-            problems.add(f"{where}.step", f"must be an integer for {name}, got {_fmt(step)}")
-    num = None
-    if value.get("num") is not None:
-        num = _integer(value["num"])
-        if num is None or num < 2:
-            problems.add(f"{where}.num", f"must be an integer >= 2, got {_fmt(value['num'])}")
-        elif not grid:
-            problems.add(f"{where}.num", "only used with sampler: grid (points of the grid)")
-        elif step is not None:
-            problems.add(f"{where}.num", "give either num or step, not both")
+    _check_ends(where, value, float(low), float(high), scale, problems)
+    step = _range_step(where, name, definition.kind, value, scale, problems)
+    num = _range_num(where, value, grid, step, problems)
     if grid and num is None and step is None and definition.kind == "float":
         problems.add(
             where,
             "sampler grid needs a list, or a range with num: or step:; "
             "Optuna's GridSampler cannot mix grid and non-grid parameters",
         )
-    if len(problems.items) > before:
+    if len(problems) > before:
         return None
-    spec = ParamSpec(name, definition.kind, Range(lo, hi, str(scale), step, num))
-    if grid and len(grid_values(spec)) > 10_000:
-        problems.add(where, f"spreads over {len(grid_values(spec))} grid points; give num:")
-        return None
+    spec = ParamSpec(name, definition.kind, Range(float(low), float(high), scale, step, num))
+    if grid:
+        points = len(grid_values(spec))
+        if points > MAX_GRID_POINTS:
+            problems.add(where, f"spreads over {points} grid points; give num:")
+            return None
     return spec
+
+
+def _check_range_options(where: str, value: dict[str, Any], problems: Problems) -> None:
+    for key in value:
+        if key not in RANGE_OPTIONS:
+            problems.add(
+                f"{where}.{key}", f"unknown range option; known: {', '.join(RANGE_OPTIONS)}"
+            )
+    for key in ("low", "high"):
+        if key not in value:
+            problems.add(f"{where}.{key}", "required in a range")
+
+
+def _range_scale(where: str, value: dict[str, Any], problems: Problems) -> str:
+    """The range's scale: `scale:`, else log with `log: true`, else linear."""
+    log = value.get("log", False)
+    scale = value.get("scale", "log" if log is True else "linear")
+    if not isinstance(log, bool):
+        problems.add(f"{where}.log", f"must be true or false, got {quoted(log)}")
+    if scale not in SCALES:
+        problems.add(f"{where}.scale", f"must be linear, log or log1m, got {quoted(scale)}")
+    if log is True and scale == "log1m":
+        problems.add(f"{where}.log", "give either log: true or scale: log1m, not both")
+    return str(scale)
+
+
+def _check_ends(
+    where: str, value: dict[str, Any], low: float, high: float, scale: str, problems: Problems
+) -> None:
+    if not low < high:
+        problems.add(
+            where,
+            f"low must be < high, got low {quoted(value['low'])} and high {quoted(value['high'])}",
+        )
+    if scale == "log" and low <= 0:
+        problems.add(f"{where}.low", f"must be > 0 when log is true, got {quoted(value['low'])}")
+    if scale == "log1m" and not (low >= 0 and high < 1):
+        problems.add(
+            where,
+            "scale log1m needs 0 <= low < high < 1, "
+            f"got {quoted(value['low'])}..{quoted(value['high'])}",
+        )
+
+
+def _range_step(
+    where: str, name: str, kind: str, value: dict[str, Any], scale: str, problems: Problems
+) -> float | None:
+    if value.get("step") is None:
+        return None
+    step = as_number(value["step"])
+    if step is None or step <= 0:
+        problems.add(f"{where}.step", f"must be a number > 0, got {quoted(value['step'])}")
+    elif scale != "linear":
+        problems.add(f"{where}.step", f"cannot be combined with scale {scale}")
+    elif kind == "int" and step != int(step):
+        problems.add(f"{where}.step", f"must be an integer for {name}, got {quoted(step)}")
+    return step
+
+
+def _range_num(
+    where: str, value: dict[str, Any], grid: bool, step: float | None, problems: Problems
+) -> int | None:
+    if value.get("num") is None:
+        return None
+    num = as_integer(value["num"])
+    if num is None or num < 2:
+        problems.add(f"{where}.num", f"must be an integer >= 2, got {quoted(value['num'])}")
+    elif not grid:
+        problems.add(f"{where}.num", "only used with sampler: grid (points of the grid)")
+    elif step is not None:
+        problems.add(f"{where}.num", "give either num or step, not both")
+    return num
+
+
+# ---------------------------------------------------------------------------- grids
 
 
 def grid_values(p: ParamSpec) -> tuple[Scalar, ...]:
@@ -174,25 +221,28 @@ def grid_values(p: ParamSpec) -> tuple[Scalar, ...]:
         return (d.value,)
     if isinstance(d, Choice):
         return d.values
-    if d.num is not None:
-        n = d.num
-        if d.scale == "log":
-            a, b = math.log(d.low), math.log(d.high)
-            raw = [math.exp(a + (b - a) * i / (n - 1)) for i in range(n)]
-        elif d.scale == "log1m":
-            a, b = math.log(1 - d.low), math.log(1 - d.high)
-            raw = [1 - math.exp(a + (b - a) * i / (n - 1)) for i in range(n)]
-        else:
-            raw = [d.low + (d.high - d.low) * i / (n - 1) for i in range(n)]
-        if p.kind == "int":
-            return tuple(dict.fromkeys(int(round(x)) for x in raw))
-        return tuple(_round_sig(x) for x in raw)
+    points = _spread(d, d.num) if d.num is not None else _steps(d)
+    if p.kind == "int":
+        return tuple(dict.fromkeys(int(round(x)) for x in points))
+    return tuple(_round_sig(x) for x in points)
+
+
+def _spread(d: Range, n: int) -> list[float]:
+    """`num: n` points from low to high, evenly spaced on the range's scale."""
+    if d.scale == "log":
+        a, b = math.log(d.low), math.log(d.high)
+        return [math.exp(a + (b - a) * i / (n - 1)) for i in range(n)]
+    if d.scale == "log1m":
+        a, b = math.log(1 - d.low), math.log(1 - d.high)
+        return [1 - math.exp(a + (b - a) * i / (n - 1)) for i in range(n)]
+    return [d.low + (d.high - d.low) * i / (n - 1) for i in range(n)]
+
+
+def _steps(d: Range) -> list[float]:
+    """low, low + step, ... up to high (step 1 when the range gives none: an integer range)."""
     step = d.step if d.step is not None else 1.0
     count = int(math.floor((d.high - d.low) / step + 1e-9)) + 1
-    values = [d.low + i * step for i in range(count)]
-    if p.kind == "int":
-        return tuple(int(round(v)) for v in values)
-    return tuple(_round_sig(v) for v in values)
+    return [d.low + i * step for i in range(count)]
 
 
 def _round_sig(x: float) -> float:

@@ -1,8 +1,7 @@
-"""The study file, read once into frozen, validated objects.
+"""The problems found in one study file, and the number reading its rules share.
 
-This is the only module that reads YAML. Everything deeper sees a `StudySpec`, never a raw
-dict, and every rule a file can break is checked here, before anything trains or touches a
-storage. Problems are collected, not raised one by one, so a user fixes a file in one pass.
+A rule adds a problem and goes on, so a user sees every mistake of a file in one pass; the
+messages quote a value as the file wrote it (`got 'yes'`, `got true`).
 """
 
 from __future__ import annotations
@@ -10,18 +9,21 @@ from __future__ import annotations
 import math
 from typing import Any
 
-# ---------------------------------------------------------------------------- validation
 
+class Problems:
+    """The lines a SpecError will list, each `where: message`, in the order they were found."""
 
-class _Problems:
     def __init__(self) -> None:
         self.items: list[str] = []
+
+    def __len__(self) -> int:
+        return len(self.items)
 
     def add(self, where: str, message: str) -> None:
         self.items.append(f"{where}: {message}")
 
 
-def _number(value: Any) -> float | None:
+def as_number(value: Any) -> float | None:
     """A YAML value as a number: numbers, and strings such as "1e-4"; never booleans."""
     if isinstance(value, bool):
         return None
@@ -35,18 +37,18 @@ def _number(value: Any) -> float | None:
     return None
 
 
-def _integer(value: Any) -> int | None:
-    number = _number(value)
+def as_integer(value: Any) -> int | None:
+    """A YAML value as a whole number (`3`, `3.0`, `"3"`), or None."""
+    number = as_number(value)
     if number is None or not math.isfinite(number) or number != int(number):
         return None
     return int(number)
 
 
-def _fmt(value: Any) -> str:
-    return (
-        repr(value)
-        if isinstance(value, str)
-        else str(value).lower()
-        if isinstance(value, bool)
-        else str(value)
-    )
+def quoted(value: Any) -> str:
+    """A value as a problem quotes it: strings in quotes, booleans in YAML's spelling."""
+    if isinstance(value, str):
+        return repr(value)
+    if isinstance(value, bool):
+        return str(value).lower()
+    return str(value)

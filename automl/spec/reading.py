@@ -1,8 +1,8 @@
-"""The study file, read once into frozen, validated objects.
+"""Reading a study file: YAML text -> a raw mapping -> (with --set overrides) a StudySpec.
 
-This is the only module that reads YAML. Everything deeper sees a `StudySpec`, never a raw
-dict, and every rule a file can break is checked here, before anything trains or touches a
-storage. Problems are collected, not raised one by one, so a user fixes a file in one pass.
+The only place YAML is parsed. The loader reads `1e-4` as a number, as users mean it, refuses a
+key given twice, and turns a syntax error into one SpecError line with its line number; the
+rules themselves are `automl.spec.rules.parse`'s.
 """
 
 from __future__ import annotations
@@ -17,8 +17,6 @@ import yaml
 from automl.errors import SpecError
 from automl.spec.rules import parse
 from automl.spec.schema import StudySpec
-
-# ---------------------------------------------------------------------------- YAML reading
 
 
 class _Loader(yaml.SafeLoader):

@@ -1,8 +1,10 @@
-"""The study file, read once into frozen, validated objects.
+"""What a study file may say: the fixed tables it names choices from, and the frozen types it
+is read into.
 
-This is the only module that reads YAML. Everything deeper sees a `StudySpec`, never a raw
-dict, and every rule a file can break is checked here, before anything trains or touches a
-storage. Problems are collected, not raised one by one, so a user fixes a file in one pass.
+`PARAMS` is the one home of every hyperparameter's kind, domain and default (the model's
+`Hyperparameters` takes its defaults from it); `SAMPLERS` and `PRUNERS` list each one's options
+with their types. A file names entries of these tables and never code, and everything past
+`automl.spec.rules.parse` sees a `StudySpec`, never a raw dict.
 """
 
 from __future__ import annotations
@@ -169,6 +171,8 @@ Domain = Fixed | Choice | Range
 
 @dataclass(frozen=True)
 class ParamSpec:
+    """One hyperparameter of a study: its name, its kind (from PARAMS) and where it ranges."""
+
     name: str
     kind: str
     domain: Domain
@@ -181,10 +185,8 @@ class Options:
     items: tuple[tuple[str, Any], ...] = ()
 
     def kwargs(self) -> dict[str, Any]:
+        """The options as keyword arguments of the Optuna class they configure."""
         return dict(self.items)
-
-    def get(self, key: str, default: Any = None) -> Any:
-        return dict(self.items).get(key, default)
 
 
 @dataclass(frozen=True)
@@ -197,6 +199,8 @@ class Component:
 
 @dataclass(frozen=True)
 class DatasetSpec:
+    """The file's `dataset:` section, with the defaults a bare name gets."""
+
     name: str = "digits"
     path: str | None = None
     label_mode: str = "fine"
@@ -208,6 +212,8 @@ class DatasetSpec:
 
 @dataclass(frozen=True)
 class StudySpec:
+    """A whole study file, validated: what every command past the rules works from."""
+
     name: str
     dataset: DatasetSpec
     metric: str

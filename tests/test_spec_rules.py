@@ -2,18 +2,13 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from automl.errors import SpecError
-from automl.spec.params import grid_values
-from automl.spec.reading import load_spec
 from automl.spec.rules import parse
 from automl.spec.schema import Choice, Fixed, Range
-
-STUDIES = Path(__file__).resolve().parent.parent / "studies"
 
 
 def problems(raw: dict[str, Any]) -> list[str]:
@@ -39,17 +34,6 @@ def test_loss_metric_minimizes_by_default() -> None:
     assert parse(minimal(metric="val_loss")).direction == "minimize"
 
 
-def test_scientific_notation_is_a_number(tmp_path: Path) -> None:
-    path = tmp_path / "s.yaml"
-    path.write_text(
-        "name: s\nparams:\n  learning_rate: {low: 1e-4, high: 1e-1, log: true}\n  l2: 1e-5\n"
-    )
-    spec = load_spec(path)
-    lr = next(p for p in spec.params if p.name == "learning_rate")
-    assert lr.domain == Range(1e-4, 1e-1, "log")
-    assert spec.fixed["l2"] == 1e-5
-
-
 def test_lists_ranges_and_fixed_values() -> None:
     spec = parse(
         minimal(
@@ -68,37 +52,6 @@ def test_lists_ranges_and_fixed_values() -> None:
     assert domains["depth"] == Range(1, 4)
     assert domains["batch_norm"] == Fixed(True)
     assert [p.name for p in spec.searched] == ["learning_rate", "beta_2", "depth", "optimizer"]
-
-
-def test_the_lessons_grid_has_nine_cells() -> None:
-    spec = parse(
-        minimal(
-            sampler="grid", params={"learning_rate": [0.1, 0.01, 0.001], "beta_1": [0.8, 0.88, 0.9]}
-        )
-    )
-    assert spec.trials is None
-    from automl.search.grid import grid_size
-
-    assert grid_size(spec) == 9
-
-
-def test_grid_num_spreads_points_on_the_scale() -> None:
-    spec = parse(
-        minimal(
-            sampler="grid",
-            params={
-                "learning_rate": {"low": 1e-4, "high": 1e-1, "log": True, "num": 4},
-                "beta_2": {"low": 0.99, "high": 0.9999, "scale": "log1m", "num": 3},
-                "dropout": {"low": 0.0, "high": 0.5, "num": 3},
-                "depth": {"low": 1, "high": 3},
-            },
-        )
-    )
-    values = {p.name: grid_values(p) for p in spec.params}
-    assert values["learning_rate"] == (1e-4, 1e-3, 1e-2, 1e-1)
-    assert values["beta_2"] == (0.99, 0.999, 0.9999)
-    assert values["dropout"] == (0.0, 0.25, 0.5)
-    assert values["depth"] == (1, 2, 3)
 
 
 @pytest.mark.parametrize(
@@ -191,47 +144,3 @@ def test_grid_trials_cannot_exceed_the_grid() -> None:
     assert "trials: the grid has 2 combinations, got trials: 5" in problems(
         minimal(sampler="grid", trials=5, params={"batch_norm": [True, False]})
     )
-
-
-def test_yaml_syntax_error_names_the_line(tmp_path: Path) -> None:
-    path = tmp_path / "bad.yaml"
-    path.write_text("name: s\nparams:\n  learning_rate: [0.1, 0.01\n")
-    with pytest.raises(SpecError) as info:
-        load_spec(path)
-    (line,) = info.value.lines()
-    assert line.startswith(f"{path}: YAML syntax error at line 4")
-
-
-def test_a_key_given_twice_is_refused(tmp_path: Path) -> None:
-    path = tmp_path / "dup.yaml"
-    path.write_text("name: s\nepochs: 3\nepochs: 5\n")
-    with pytest.raises(SpecError) as info:
-        load_spec(path)
-    assert info.value.lines() == [
-        f"{path}: YAML syntax error at line 3, column 1: duplicate key 'epochs'"
-    ]
-
-
-def test_missing_file() -> None:
-    with pytest.raises(SpecError, match="no such study file: nowhere.yaml"):
-        load_spec("nowhere.yaml")
-
-
-def test_overrides_set_dotted_keys() -> None:
-    from automl.spec.reading import apply_overrides
-
-    raw = {"name": "s", "sampler": "tpe", "params": {"depth": 2}}
-    out = apply_overrides(raw, {"epochs": 3, "sampler.seed": 7, "params.depth": [1, 2]})
-    assert out == {
-        "name": "s",
-        "sampler": {"name": "tpe", "seed": 7},
-        "epochs": 3,
-        "params": {"depth": [1, 2]},
-    }
-    assert raw["params"] == {"depth": 2}
-
-
-@pytest.mark.parametrize("path", sorted(STUDIES.glob("**/*.yaml")), ids=lambda p: p.name)
-def test_shipped_studies_are_valid(path: Path) -> None:
-    spec = load_spec(path)
-    assert spec.name
