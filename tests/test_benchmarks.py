@@ -19,7 +19,7 @@ from automl.spec.reading import load_spec
 from automl.spec.rules import parse
 from benchmarks import compare, parallel, profiler, workload
 from benchmarks.automl_cli import env_with_repo, write_study
-from tests.test_data import mnist_arrays, write_fashion
+from tests.data_files import mnist_arrays, write_fashion
 
 
 def _rows(x: np.ndarray) -> set[bytes]:

@@ -1,10 +1,10 @@
-"""Data sets as the trials use them: loaded once per process, split once, fed by tf.data.
+"""A study's data set as the trials use it, and the two steps that get it there.
 
 Two steps, so a user's mistake stops before anything trains:
 - `check_dataset` finds the files and checks all it can without decoding pixels, with numpy and
   PIL only: `automl run` calls it before it starts a worker, and `automl validate` too;
 - `load_dataset` (each worker, once per process) reads the pixels, takes the `max_samples`
-  subset, converts colours, resizes once, and splits (stratified, seeded).
+  subset (`subset`), converts colours, resizes once, and splits (`split`, stratified, seeded).
 
 Images stay raw (uint8 0..255, digits 0..16) and are held once, in their own dtype; the model
 rescales them itself (so a saved model takes raw inputs) and the pipeline casts each batch to
@@ -16,9 +16,10 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
+from PIL import Image
 
 from automl.data.sources.base import Summary
 from automl.data.sources.keras_cache import download, download_in_child, to_download
@@ -26,12 +27,11 @@ from automl.data.sources.locate import locate
 from automl.errors import DataError
 from automl.spec.schema import DatasetSpec
 
-if TYPE_CHECKING:
-    pass
-
 
 @dataclass(frozen=True, eq=False)
 class Dataset:
+    """A data set loaded, subset, shaped and split: what the trials train and validate on."""
+
     x_train: np.ndarray
     y_train: np.ndarray
     x_val: np.ndarray
@@ -157,19 +157,7 @@ def _reshape(x: np.ndarray, spec: DatasetSpec, key: str) -> np.ndarray:
     """(N, H, W[, C]) raw images -> (N, H, W, C) in the study's colour mode and image size."""
     if x.ndim == 3:
         x = x[..., None]
-    channels = x.shape[-1]
-    if spec.color_mode == "grayscale" and channels != 1:
-        if channels != 3:
-            raise DataError(
-                f"dataset.color_mode: grayscale needs 1 or 3 channels, {key} has {channels}"
-            )
-        # ITU-R 601 luma, as PIL's convert("L") computes it.
-        luma = x @ np.array([0.299, 0.587, 0.114], dtype=np.float32)
-        x = _cast_like(luma[..., None], x.dtype)
-    elif spec.color_mode == "rgb" and channels != 3:
-        if channels != 1:
-            raise DataError(f"dataset.color_mode: rgb needs 1 or 3 channels, {key} has {channels}")
-        x = np.repeat(x, 3, axis=-1)
+    x = _to_color_mode(x, spec.color_mode, key)
     if spec.image_size is not None and x.shape[1:3] != spec.image_size:
         out = np.empty((len(x), *spec.image_size, x.shape[-1]), dtype=x.dtype)
         for i, image in enumerate(x):
@@ -178,10 +166,26 @@ def _reshape(x: np.ndarray, spec: DatasetSpec, key: str) -> np.ndarray:
     return x
 
 
+def _to_color_mode(x: np.ndarray, color_mode: str | None, key: str) -> np.ndarray:
+    """(N, H, W, C) images with 1 channel for grayscale, 3 for rgb (as they are without a mode)."""
+    channels = x.shape[-1]
+    if color_mode == "grayscale" and channels != 1:
+        if channels != 3:
+            raise DataError(
+                f"dataset.color_mode: grayscale needs 1 or 3 channels, {key} has {channels}"
+            )
+        # ITU-R 601 luma, as PIL's convert("L") computes it.
+        luma = x @ np.array([0.299, 0.587, 0.114], dtype=np.float32)
+        return _cast_like(luma[..., None], x.dtype)
+    if color_mode == "rgb" and channels != 3:
+        if channels != 1:
+            raise DataError(f"dataset.color_mode: rgb needs 1 or 3 channels, {key} has {channels}")
+        return np.repeat(x, 3, axis=-1)
+    return x
+
+
 def _resize(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     """One (H, W, C) image resized bilinearly (antialiased when shrinking), same dtype."""
-    from PIL import Image
-
     height, width = size
     if image.dtype == np.uint8 and image.shape[-1] in (1, 3):
         pil = Image.fromarray(image[..., 0] if image.shape[-1] == 1 else image)
@@ -199,6 +203,7 @@ def _resize(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
 
 
 def _cast_like(values: np.ndarray, dtype: np.dtype[Any]) -> np.ndarray:
+    """Computed pixels back in the images' dtype: integers rounded and clipped to its range."""
     if np.issubdtype(dtype, np.integer):
         info = np.iinfo(dtype)
         values = np.clip(np.rint(values), info.min, info.max)

@@ -1,27 +1,15 @@
-"""Data sets as the trials use them: loaded once per process, split once, fed by tf.data.
+"""The tf.data pipelines a trial trains and validates on, made from a loaded `Dataset`.
 
-Two steps, so a user's mistake stops before anything trains:
-- `check_dataset` finds the files and checks all it can without decoding pixels, with numpy and
-  PIL only: `automl run` calls it before it starts a worker, and `automl validate` too;
-- `load_dataset` (each worker, once per process) reads the pixels, takes the `max_samples`
-  subset, converts colours, resizes once, and splits (stratified, seeded).
-
-Images stay raw (uint8 0..255, digits 0..16) and are held once, in their own dtype; the model
-rescales them itself (so a saved model takes raw inputs) and the pipeline casts each batch to
-float32 on its way in. The test set, where there is one, is kept in the same form and never
-used by the search.
+This module imports TensorFlow at its top: only the training code imports it, never the light
+commands (`automl validate` checks data through `automl.data.dataset`).
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import numpy as np
+import tensorflow as tf
 
 from automl.data.dataset import Dataset
-
-if TYPE_CHECKING:
-    import tensorflow as tf
 
 
 def pipelines(data: Dataset, batch_size: int, seed: int) -> tuple[tf.data.Dataset, tf.data.Dataset]:
@@ -40,7 +28,6 @@ def _batches(x: np.ndarray, y: np.ndarray, batch_size: int, seed: int | None) ->
     the cache) plus a shuffle buffer of images; shuffling indices holds none
     (benchmarks/data_memory.py measures both).
     """
-    import tensorflow as tf
 
     def gather(index: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         return x[index], y[index].astype(np.int64, copy=False)
@@ -56,10 +43,10 @@ def _batches(x: np.ndarray, y: np.ndarray, batch_size: int, seed: int | None) ->
     indices = tf.data.Dataset.range(len(y))
     if seed is not None:
         indices = indices.shuffle(len(y), seed=seed, reshuffle_each_iteration=True)
-    # tf.data's autotuner keeps a worker at ~1.2 cores while it trains with one TensorFlow thread,
-    # for a gather it cannot speed up: two such workers side by side trained their later epochs
-    # 1.59x slower than one alone with it, 1.13x without it, and alone no faster with it
-    # (benchmarks/hot_path.py --only autotune). AUTOTUNE then means min(16, cores), fixed.
+    # tf.data's autotuner keeps a worker's CPU busy tuning a gather it cannot speed up: workers
+    # side by side on one machine then slow each other's later epochs, and a worker alone
+    # trains no faster with it (measured by benchmarks/hot_path.py --only autotune).
+    # With it off, AUTOTUNE means min(16, cores), fixed.
     options = tf.data.Options()
     options.autotune.enabled = False
     return (

@@ -1,15 +1,6 @@
-"""Where a data set's images come from, and the checks its files must pass.
-
-Sources (`dataset.name`): scikit-learn's `digits`; Keras's `mnist`, `fashion_mnist`, `cifar10`
-and `cifar100`, read from `dataset.path` or the Keras cache and downloaded by
-`keras.datasets.<name>.load_data` when missing; `npz` (the layout of Keras's mnist.npz); and
-`folder` (one subfolder of images per class).
-
-Each source checks its files without decoding pixels and without TensorFlow (numpy and PIL
-only), then reads them. Keras's files are read here rather than by `load_data`, which trusts
-only a file whose hash matches the download (anything else is downloaded again, and deleted when
-that fails offline), cannot read a copy kept elsewhere, and imports TensorFlow. It still does
-the downloading, with its own URLs, hashes and cache layout.
+"""What every data source shares: the `Source` protocol, what a source reads and checks
+(`Images`, `Summary`), the label and image checks the file formats all need, and `KerasSet`,
+the description of a data set keras.datasets downloads (its files, and where they may lie).
 """
 
 from __future__ import annotations
@@ -51,6 +42,8 @@ class Summary:
 
 
 class Source(Protocol):
+    """One format's files: checked without decoding pixels or TensorFlow, then read."""
+
     def check(self) -> Summary:
         """Raise DataError for anything wrong that shows without decoding pixels."""
 
@@ -61,7 +54,7 @@ class Source(Protocol):
 # ------------------------------------------------------------------ checks shared by the sources
 
 
-def _labels(y: np.ndarray, key: str, where: Path) -> np.ndarray:
+def as_labels(y: np.ndarray, key: str, where: Path) -> np.ndarray:
     """Class numbers as int64 of shape (N,), or a DataError naming the file and key."""
     if y.ndim == 2 and y.shape[1] == 1:
         y = y[:, 0]
@@ -81,7 +74,7 @@ def _labels(y: np.ndarray, key: str, where: Path) -> np.ndarray:
     return y.astype(np.int64)
 
 
-def _check_classes(y_train: np.ndarray, num_classes: int, where: Path) -> None:
+def check_classes(y_train: np.ndarray, num_classes: int, where: Path) -> None:
     """Every class 0..K-1 must have a training image: a gap is a mislabelled set (1-based?)."""
     present = np.unique(y_train)
     if len(present) and present[-1] >= num_classes:
@@ -98,7 +91,8 @@ def _check_classes(y_train: np.ndarray, num_classes: int, where: Path) -> None:
         )
 
 
-def _check_in_range(y: np.ndarray, key: str, num_classes: int, where: Path) -> None:
+def check_in_range(y: np.ndarray, key: str, num_classes: int, where: Path) -> None:
+    """Validation and test labels must name classes of the training set."""
     if len(y) and y.max() >= num_classes:
         raise DataError(
             f"{where}: {key} holds label {y.max()}, out of range 0..{num_classes - 1} "
@@ -106,7 +100,7 @@ def _check_in_range(y: np.ndarray, key: str, num_classes: int, where: Path) -> N
         )
 
 
-def _input_scale(x: np.ndarray) -> float:
+def input_scale(x: np.ndarray) -> float:
     """The largest raw value: 255 for 8-bit images, else the largest in the training images."""
     if x.dtype == np.uint8:
         return 255.0
@@ -114,8 +108,12 @@ def _input_scale(x: np.ndarray) -> float:
     return largest if largest > 0 else 1.0
 
 
-def _channels(shape: tuple[int, ...]) -> int:
+def channels(shape: tuple[int, ...]) -> int:
+    """The channels of images of shape (N, H, W) (one) or (N, H, W, C)."""
     return shape[3] if len(shape) == 4 else 1
+
+
+# ------------------------------------------------------------------ Keras's data sets
 
 
 @dataclass(frozen=True)

@@ -1,15 +1,8 @@
-"""Where a data set's images come from, and the checks its files must pass.
+"""The CIFAR source: CIFAR-10's and CIFAR-100's python version, pickled batches kept in their
+extracted folder or in their .tar.gz, as keras.datasets downloads them.
 
-Sources (`dataset.name`): scikit-learn's `digits`; Keras's `mnist`, `fashion_mnist`, `cifar10`
-and `cifar100`, read from `dataset.path` or the Keras cache and downloaded by
-`keras.datasets.<name>.load_data` when missing; `npz` (the layout of Keras's mnist.npz); and
-`folder` (one subfolder of images per class).
-
-Each source checks its files without decoding pixels and without TensorFlow (numpy and PIL
-only), then reads them. Keras's files are read here rather than by `load_data`, which trusts
-only a file whose hash matches the download (anything else is downloaded again, and deleted when
-that fails offline), cannot read a copy kept elsewhere, and imports TensorFlow. It still does
-the downloading, with its own URLs, hashes and cache layout.
+The batches are Python 2 pickles; they are unpickled by an unpickler that accepts plain data
+and numpy arrays only, so a file that is not CIFAR's cannot run code.
 """
 
 from __future__ import annotations
@@ -21,7 +14,7 @@ from typing import IO, Any
 
 import numpy as np
 
-from automl.data.sources.base import Images, KerasSet, Select, Summary, _labels
+from automl.data.sources.base import Images, KerasSet, Select, Summary, as_labels
 from automl.errors import DataError
 
 
@@ -42,7 +35,7 @@ class _Unpickler(pickle.Unpickler):
         raise pickle.UnpicklingError(f"refusing to load {module}.{name}")
 
 
-class _Cifar:
+class Cifar:
     """CIFAR-10/100's python version: pickled batches, in their folder or their .tar.gz."""
 
     def __init__(self, found: Path, keras_set: KerasSet, name: str, label_mode: str) -> None:
@@ -91,31 +84,32 @@ class _Cifar:
 
     def _unpickle(self) -> dict[str, dict[str, Any]]:
         """Every batch, by file name, with its keys as text (the files are Python 2 pickles)."""
-
-        def load(fp: IO[bytes], name: str) -> dict[str, Any]:
-            try:
-                batch = _Unpickler(fp, encoding="bytes").load()
-            except (pickle.UnpicklingError, EOFError, ValueError, TypeError) as exc:
-                raise DataError(f"{self.found}: {name} is not a CIFAR batch ({exc})") from None
-            return {k.decode() if isinstance(k, bytes) else k: v for k, v in batch.items()}
-
         wanted = set(self.keras_set.files)
         if self.found.is_dir():
             out = {}
             for name in wanted:
                 with open(self.found / name, "rb") as fp:
-                    out[name] = load(fp, name)
+                    out[name] = self._load(fp, name)
             return out
+        return self._unpickle_archive(wanted)
+
+    def _unpickle_archive(self, wanted: set[str]) -> dict[str, dict[str, Any]]:
         # One pass through the archive, in its order: a .tar.gz cannot seek back cheaply.
         out = {}
         with tarfile.open(self.found) as tar:
             for member in tar:
                 name = member.name.removeprefix(f"{self.keras_set.folder}/")
-                if name in wanted:
-                    stream = tar.extractfile(member)
-                    if stream is not None:
-                        out[name] = load(stream, name)
+                stream = tar.extractfile(member) if name in wanted else None
+                if stream is not None:
+                    out[name] = self._load(stream, name)
         return out
+
+    def _load(self, fp: IO[bytes], name: str) -> dict[str, Any]:
+        try:
+            batch = _Unpickler(fp, encoding="bytes").load()
+        except (pickle.UnpicklingError, EOFError, ValueError, TypeError) as exc:
+            raise DataError(f"{self.found}: {name} is not a CIFAR batch ({exc})") from None
+        return {k.decode() if isinstance(k, bytes) else k: v for k, v in batch.items()}
 
     def _images(self, batch: dict[str, Any], name: str) -> np.ndarray:
         data = np.asarray(batch.get("data"))
@@ -127,4 +121,4 @@ class _Cifar:
     def _labels(self, batch: dict[str, Any], name: str) -> np.ndarray:
         if self.label_key not in batch:
             raise DataError(f"{self.found}: {name} has no {self.label_key}")
-        return _labels(np.asarray(batch[self.label_key]), self.label_key, self.found / name)
+        return as_labels(np.asarray(batch[self.label_key]), self.label_key, self.found / name)

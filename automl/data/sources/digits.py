@@ -1,15 +1,6 @@
-"""Where a data set's images come from, and the checks its files must pass.
+"""The digits source: scikit-learn's bundled 8x8 digits, the data set of the examples and tests.
 
-Sources (`dataset.name`): scikit-learn's `digits`; Keras's `mnist`, `fashion_mnist`, `cifar10`
-and `cifar100`, read from `dataset.path` or the Keras cache and downloaded by
-`keras.datasets.<name>.load_data` when missing; `npz` (the layout of Keras's mnist.npz); and
-`folder` (one subfolder of images per class).
-
-Each source checks its files without decoding pixels and without TensorFlow (numpy and PIL
-only), then reads them. Keras's files are read here rather than by `load_data`, which trusts
-only a file whose hash matches the download (anything else is downloaded again, and deleted when
-that fails offline), cannot read a copy kept elsewhere, and imports TensorFlow. It still does
-the downloading, with its own URLs, hashes and cache layout.
+Nothing to find or download, so the check is a description; the read loads scikit-learn.
 """
 
 from __future__ import annotations
@@ -18,10 +9,8 @@ import numpy as np
 
 from automl.data.sources.base import Images, Select, Summary
 
-# ---------------------------------------------------------------------------- digits
 
-
-class _Digits:
+class Digits:
     """scikit-learn's bundled digits: 8x8 grayscale, values 0..16; nothing to download."""
 
     description = "scikit-learn digits: 1,797 8x8 grayscale images, values 0-16, 10 classes"
@@ -30,6 +19,9 @@ class _Digits:
         return Summary(self.description, 10)
 
     def read(self, select: Select) -> Images:
+        # Imported here, not at the top: sklearn.datasets brings scipy, which would slow every
+        # `automl validate` (it imports this module), and only a worker reading digits needs it
+        # (measure with `python -X importtime -c "import sklearn.datasets"`).
         from sklearn.datasets import load_digits
 
         digits = load_digits()

@@ -1,15 +1,7 @@
-"""Where a data set's images come from, and the checks its files must pass.
+"""The IDX source: Fashion-MNIST's four gzipped IDX files, as keras.datasets downloads them.
 
-Sources (`dataset.name`): scikit-learn's `digits`; Keras's `mnist`, `fashion_mnist`, `cifar10`
-and `cifar100`, read from `dataset.path` or the Keras cache and downloaded by
-`keras.datasets.<name>.load_data` when missing; `npz` (the layout of Keras's mnist.npz); and
-`folder` (one subfolder of images per class).
-
-Each source checks its files without decoding pixels and without TensorFlow (numpy and PIL
-only), then reads them. Keras's files are read here rather than by `load_data`, which trusts
-only a file whose hash matches the download (anything else is downloaded again, and deleted when
-that fails offline), cannot read a copy kept elsewhere, and imports TensorFlow. It still does
-the downloading, with its own URLs, hashes and cache layout.
+IDX is the MNIST file format: a header of sizes, then the bytes. The check reads the four
+headers only; the read decompresses the four files.
 """
 
 from __future__ import annotations
@@ -20,11 +12,11 @@ from pathlib import Path
 
 import numpy as np
 
-from automl.data.sources.base import Images, KerasSet, Select, Summary, _labels
+from automl.data.sources.base import Images, KerasSet, Select, Summary, as_labels
 from automl.errors import DataError
 
 
-class _Idx:
+class Idx:
     """Fashion-MNIST's four gzipped IDX files (the MNIST file format)."""
 
     def __init__(self, folder: Path, keras_set: KerasSet) -> None:
@@ -47,7 +39,7 @@ class _Idx:
         y_train, x_train, y_test, x_test = (
             _read_idx(self.folder / f) for f in self.keras_set.files
         )
-        y = _labels(y_train, "train labels", self.folder)
+        y = as_labels(y_train, "train labels", self.folder)
         keep = select(y)
         return Images(
             x=x_train[keep],
@@ -56,7 +48,7 @@ class _Idx:
             input_scale=255.0,
             description=f"{self.keras_set.title} from {self.folder}",
             x_test=x_test.copy(),  # frombuffer's arrays are read-only views of the file
-            y_test=_labels(y_test, "test labels", self.folder),
+            y_test=as_labels(y_test, "test labels", self.folder),
         )
 
 

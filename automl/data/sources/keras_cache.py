@@ -1,34 +1,32 @@
-"""Where a data set's images come from, and the checks its files must pass.
+"""Keras's data sets (mnist, fashion_mnist, cifar10, cifar100): where their files lie, which
+source reads them, and their download.
 
-Sources (`dataset.name`): scikit-learn's `digits`; Keras's `mnist`, `fashion_mnist`, `cifar10`
-and `cifar100`, read from `dataset.path` or the Keras cache and downloaded by
-`keras.datasets.<name>.load_data` when missing; `npz` (the layout of Keras's mnist.npz); and
-`folder` (one subfolder of images per class).
-
-Each source checks its files without decoding pixels and without TensorFlow (numpy and PIL
-only), then reads them. Keras's files are read here rather than by `load_data`, which trusts
-only a file whose hash matches the download (anything else is downloaded again, and deleted when
-that fails offline), cannot read a copy kept elsewhere, and imports TensorFlow. It still does
-the downloading, with its own URLs, hashes and cache layout.
+Their files are found in `dataset.path` or the Keras cache and read by the npz, IDX and CIFAR
+sources rather than by `keras.datasets.<name>.load_data`, which trusts only a file whose hash
+matches the download (anything else is downloaded again, and deleted when that fails offline),
+cannot read a copy kept elsewhere, and imports TensorFlow. Keras still does the downloading,
+with its own URLs, hashes and cache layout: in a child process when the caller must stay free
+of TensorFlow.
 """
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import tarfile
 import zipfile
 from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
+from automl.backend import load_keras
 from automl.data.sources.base import KerasSet, Source
-from automl.data.sources.cifar import _Cifar
-from automl.data.sources.idx import _Idx
-from automl.data.sources.npz import _Npz
+from automl.data.sources.cifar import Cifar
+from automl.data.sources.idx import Idx
+from automl.data.sources.npz import Npz
 from automl.errors import DataError
 from automl.spec.schema import DatasetSpec
-
-# ---------------------------------------------------------------------------- Keras data sets
-
 
 KERAS_SETS: dict[str, KerasSet] = {
     "mnist": KerasSet(
@@ -136,33 +134,46 @@ def _packed(path: Path, keras_set: KerasSet) -> bool:
     return False
 
 
-def _keras_source(spec: DatasetSpec, fetch: Callable[[str], None] | None) -> Source | None:
+def keras_source(spec: DatasetSpec, fetch: Callable[[str], None] | None) -> Source | None:
+    """The source of a Keras data set, from `dataset.path` or else the Keras cache (fetched into
+    it when missing, with `fetch`); None when it is not cached and there is no `fetch`."""
     keras_set = KERAS_SETS[spec.name]
     if spec.path is not None:
-        path = Path(spec.path).expanduser()
-        if not path.exists():
-            raise DataError(f"dataset.path: no such file or folder: {path}")
-        found = _find(path, keras_set)
-        if found is None:
-            raise DataError(
-                f"dataset.path: {path} holds no {keras_set.title} files; expected "
-                f"{keras_set.wanted} (as Keras downloads them)"
-            )
+        found: Path | None = _in_path(Path(spec.path).expanduser(), keras_set)
     else:
-        found = _find(keras_cache(), keras_set)
-        if found is None:
-            if fetch is None:
-                return None
-            fetch(spec.name)
-            found = _find(keras_cache(), keras_set)
-            if found is None:
-                raise DataError(_missing(spec.name, "was downloaded but is not where expected"))
+        found = _in_cache(spec.name, fetch)
+    if found is None:
+        return None
     if spec.name == "mnist":
         npz = found if found.is_file() else found / "mnist.npz"
-        return _Npz(npz, "MNIST", keras_set.class_names)
+        return Npz(npz, "MNIST", keras_set.class_names)
     if spec.name == "fashion_mnist":
-        return _Idx(found, keras_set)
-    return _Cifar(found, keras_set, spec.name, spec.label_mode)
+        return Idx(found, keras_set)
+    return Cifar(found, keras_set, spec.name, spec.label_mode)
+
+
+def _in_path(path: Path, keras_set: KerasSet) -> Path:
+    if not path.exists():
+        raise DataError(f"dataset.path: no such file or folder: {path}")
+    found = _find(path, keras_set)
+    if found is None:
+        raise DataError(
+            f"dataset.path: {path} holds no {keras_set.title} files; expected "
+            f"{keras_set.wanted} (as Keras downloads them)"
+        )
+    return found
+
+
+def _in_cache(name: str, fetch: Callable[[str], None] | None) -> Path | None:
+    keras_set = KERAS_SETS[name]
+    found = _find(keras_cache(), keras_set)
+    if found is not None or fetch is None:
+        return found
+    fetch(name)
+    found = _find(keras_cache(), keras_set)
+    if found is None:
+        raise DataError(_missing(name, "was downloaded but is not where expected"))
+    return found
 
 
 def _missing(name: str, reason: str) -> str:
@@ -185,10 +196,7 @@ def to_download(name: str) -> str:
 
 def download(name: str) -> None:
     """Have Keras download a data set into its cache; offline, say what to put where."""
-    from automl.backend import load_keras
-
     keras = load_keras()
-
     loaders = {
         "mnist": keras.datasets.mnist.load_data,
         "fashion_mnist": keras.datasets.fashion_mnist.load_data,
@@ -204,10 +212,6 @@ def download(name: str) -> None:
 
 def download_in_child(name: str) -> None:
     """`download` in a child process: the caller (the supervisor) stays free of TensorFlow."""
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
-    from concurrent.futures.process import BrokenProcessPool
-
     with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
         try:
             pool.submit(download, name).result()
