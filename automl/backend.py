@@ -1,5 +1,8 @@
-"""Keras on TensorFlow, loaded once per process without TensorFlow's start-up chatter, and
-the processes that start with it already loaded (workers).
+"""Keras on TensorFlow, loaded once per process without TensorFlow's start-up chatter.
+
+`load_keras` is where a process first imports TensorFlow: its imports sit inside it (not at
+this module's top), so importing this module stays light, and every other module that uses
+Keras is imported after it has run (`automl.run.preload` for the fork server).
 
 TensorFlow 2.21 writes absl and oneDNN notices straight to file descriptor 2 while it imports,
 before any log level applies (TF_CPP_MIN_LOG_LEVEL does not stop them). They tell a user of
@@ -30,7 +33,10 @@ def _stderr_silenced() -> Iterator[None]:
 
 
 def load_keras() -> ModuleType:
-    """Import TensorFlow and Keras quietly (the first time in this process) and return Keras."""
+    """Import TensorFlow and Keras quietly (the first time in this process) and return Keras.
+
+    Deliberately the one function-local import of TensorFlow in automl: the light commands
+    never call it, so they never pay for TensorFlow."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     if "tensorflow" not in sys.modules:
         with _stderr_silenced():

@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from automl.tracking.curves import _Curves, plot_learning_curves
+from automl.tracking.curves import Curves, plot_learning_curves
 from benchmarks.machine import describe
 
 
@@ -57,7 +57,7 @@ def main(argv: list[str] | None = None) -> None:
     print(describe(), "\n")
 
     def fresh(h: list[dict[str, float]], path: Path, title: str) -> Path:
-        return _Curves().draw(h, path, title)
+        return Curves().draw(h, path, title)
 
     # Both pay matplotlib's first import and font cache before anything is timed.
     with tempfile.TemporaryDirectory(prefix="bench-plot-") as tmp:

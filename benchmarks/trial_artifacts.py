@@ -41,8 +41,10 @@ def main() -> None:
 
     from automl.data.dataset import load_dataset
     from automl.data.pipeline import pipelines
-    from automl.run.finalize import finalize_in_child, finalize_study
+    from automl.run.finalize import finalize_study
+    from automl.run.storage import open_storage
     from automl.run.study import open_study
+    from automl.run.supervisor import finalize_in_child
     from automl.search.space import suggest
     from automl.spec.rules import parse
     from automl.tracking.curves import plot_learning_curves
@@ -66,8 +68,9 @@ def main() -> None:
     uri = f"sqlite:///{folder / 'mlflow.db'}"
     data = load_dataset(spec.dataset, 0)
     study = open_study(spec, storage)
-    study_run = start_study_run(spec, study, uri, storage)
-    tracker = TrialTracker(study_run, spec, storage)
+    study_id = open_storage(storage).get_study_id_from_name(spec.name)
+    study_run = start_study_run(spec, study, uri, storage, study_id)
+    tracker = TrialTracker(study_run, spec, storage, study_id)
     client = MlflowClient(uri)
 
     parts: dict[str, list[float]] = {k: [] for k in ("collect", "plot", "save", "log", "upload")}

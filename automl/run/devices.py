@@ -1,30 +1,16 @@
-"""Worker processes and the supervisor that runs a study to its budget.
-
-`automl run` is a supervisor: it opens the study, starts K worker processes (TensorFlow does
-not share a process well), shows progress from the storage, retries the trials of workers
-that died, and replaces workers that retire. A worker loads the data once, runs trials until
-the budget is met, and retires early when its memory has grown past a limit: TensorFlow keeps
-a few MB per model it ever built, so a fresh process is how memory stays flat. Workers are
-forked from a server that has imported TensorFlow once (`automl.backend.worker_context`), so a
-fresh worker costs a fork, not a 6 s import.
-
-Stopping (Ctrl-C, SIGTERM from `docker stop`, the terminal closing) is cooperative: the
-supervisor passes the signal on, each worker fails its running trial with the reason and
-queues it again, and the next `automl run` picks it up. A second Ctrl-C kills the workers;
-their trials are then retried as those of dead workers.
+"""GPUs and cores: which GPUs this machine has (without importing TensorFlow), which one
+each worker gets, the environment that pins a worker to it, and each worker's share of the
+cores.
 """
 
 from __future__ import annotations
 
 import os
 import re
+import subprocess
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
 
 from automl.errors import AutomlError
-
-if TYPE_CHECKING:
-    pass
 
 
 def gpu_for(index: int, gpus: Sequence[str]) -> str | None:
@@ -46,8 +32,6 @@ def detect_gpus() -> list[str]:
     if visible is not None:
         return [g.strip() for g in visible.split(",") if g.strip() and g.strip() != "-1"]
     try:
-        import subprocess
-
         out = subprocess.run(
             ["nvidia-smi", "-L"], capture_output=True, text=True, timeout=10, check=False
         ).stdout

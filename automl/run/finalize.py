@@ -1,8 +1,9 @@
 """The end of a study: score the best model on the test split, log it to MLflow, register it.
 
-It runs once the budget is spent, in a fresh process: the supervisor never imports TensorFlow.
-The best trial's model comes from its MLflow run (`model/model.keras`, kept for the top K);
-if that file is missing nothing is registered, and a note says so.
+The last worker to finish runs it, with the data loaded; otherwise the supervisor starts it in
+a child (`finalize_main`, by name: the supervisor never imports TensorFlow). The best trial's
+model comes from its MLflow run (`model/model.keras`, kept for the top K); if that file is
+missing nothing is registered, and a note says so.
 """
 
 from __future__ import annotations
@@ -11,9 +12,19 @@ import os
 import sys
 import tempfile
 import time
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-from typing import TYPE_CHECKING
 
+import keras
+import mlflow
+import mlflow.keras
+import optuna
+from mlflow import MlflowClient
+from mlflow.entities import Metric
+from mlflow.models import infer_signature
+
+from automl.backend import load_keras
+from automl.data.dataset import Dataset, load_dataset
 from automl.errors import AutomlError
 from automl.keys import (
     FINALIZED_ATTR,
@@ -21,20 +32,19 @@ from automl.keys import (
     REGISTERED_TRIAL_TAG,
     REGISTERED_VERSION_TAG,
     RUN_ID_ATTR,
+    TEST_ACCURACY,
     TEST_ATTR,
+    TEST_LOSS,
+    TEST_TRIAL,
 )
 from automl.ranking import top_k
-from automl.run.processes import start_process
+from automl.run.storage import open_storage
+from automl.run.worker_args import INTERRUPTED, USER_ERROR
+from automl.spec.schema import StudySpec
 from automl.tracking.artifacts import MODEL_DIR
+from automl.tracking.study_run import StudyRun, client_for
+from automl.tracking.trial_tracker import drop_model
 
-if TYPE_CHECKING:
-    import keras
-    import optuna
-    from mlflow import MlflowClient
-
-    from automl.data.dataset import Dataset
-    from automl.spec.schema import StudySpec
-    from automl.tracking.study_run import StudyRun
 # Enough rows to infer the input signature's shape and dtype.
 SIGNATURE_ROWS = 4
 # A model file is written by its worker's writer thread after the trial ends: another worker
@@ -46,12 +56,6 @@ def finalize_study(
     spec: StudySpec, storage: str, study_run: StudyRun, data: Dataset | None = None
 ) -> None:
     """Score, log and register the best trial's model; `data` defaults to the study's data set."""
-    import optuna
-
-    from automl.data.dataset import load_dataset
-    from automl.run.storage import open_storage
-    from automl.tracking.study_run import client_for
-
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # one small file
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.load_study(study_name=spec.name, storage=open_storage(storage, must_exist=True))
@@ -69,42 +73,56 @@ def finalize_study(
         return
     if data is None:
         data = load_dataset(spec.dataset, spec.seed or 0)
-    scored = study.user_attrs.get(TEST_ATTR, {}).get("trial") == best.number
-    scores = None if scored else score(model, data)
-    if scores is not None:
-        study.set_user_attr(TEST_ATTR, {"trial": best.number, **scores})
-        run_id = best.user_attrs.get(RUN_ID_ATTR)
-        _log_scores(client, [r for r in (run_id, study_run.parent_run_id) if r], scores)
-        print(
-            f"best trial {best.number} on the test split: accuracy "
-            f"{scores['test_accuracy']:.4f}, loss {scores['test_loss']:.4f}"
-        )
-    parent = client.get_run(study_run.parent_run_id)
-    if parent.data.tags.get(REGISTERED_TRIAL_TAG) != str(best.number):
-        version = register(model, data, spec.name, study_run)
-        client.set_tag(study_run.parent_run_id, REGISTERED_TRIAL_TAG, str(best.number))
-        client.set_tag(study_run.parent_run_id, REGISTERED_VERSION_TAG, version)
-        print(f"registered the model of trial {best.number} as {spec.name}, version {version}")
+    _score_once(study, best, client, study_run, model, data)
+    _register_once(client, study_run, best, model, data, spec.name)
     study.set_user_attr(FINALIZED_ATTR, best.number)
 
 
-def needs_finalizing(study: optuna.Study) -> bool:
-    """A COMPLETE trial exists and the best one has not been through `finalize_study` yet."""
-    import optuna
+def _score_once(
+    study: optuna.Study,
+    best: optuna.trial.FrozenTrial,
+    client: MlflowClient,
+    study_run: StudyRun,
+    model: keras.Model,
+    data: Dataset,
+) -> None:
+    """The best model's test scores, into the study and both runs, unless they are there."""
+    if study.user_attrs.get(TEST_ATTR, {}).get(TEST_TRIAL) == best.number:
+        return
+    scores = score(model, data)
+    if scores is None:
+        return
+    study.set_user_attr(TEST_ATTR, {TEST_TRIAL: best.number, **scores})
+    run_id = best.user_attrs.get(RUN_ID_ATTR)
+    _log_scores(client, [r for r in (run_id, study_run.parent_run_id) if r], scores)
+    print(
+        f"best trial {best.number} on the test split: accuracy "
+        f"{scores[TEST_ACCURACY]:.4f}, loss {scores['test_loss']:.4f}"
+    )
 
-    if not study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)):
-        return False
-    return bool(study.user_attrs.get(FINALIZED_ATTR) != study.best_trial.number)
+
+def _register_once(
+    client: MlflowClient,
+    study_run: StudyRun,
+    best: optuna.trial.FrozenTrial,
+    model: keras.Model,
+    data: Dataset,
+    name: str,
+) -> None:
+    """The best model registered as `name`, unless the parent run says it already is."""
+    parent = client.get_run(study_run.parent_run_id)
+    if parent.data.tags.get(REGISTERED_TRIAL_TAG) == str(best.number):
+        return
+    version = register(model, data, name, study_run)
+    client.set_tag(study_run.parent_run_id, REGISTERED_TRIAL_TAG, str(best.number))
+    client.set_tag(study_run.parent_run_id, REGISTERED_VERSION_TAG, version)
+    print(f"registered the model of trial {best.number} as {name}, version {version}")
 
 
 def drop_models_outside_top_k(
     study: optuna.Study, client: MlflowClient, spec: StudySpec, tracking_uri: str
 ) -> None:
     """Workers racing each other may keep a model or two too many; settle it at the end."""
-    import optuna
-
-    from automl.tracking.trial_tracker import drop_model
-
     done = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
     values = {t.number: float(t.value) for t in done if t.value is not None}
     keep = top_k(values, spec.keep_models, spec.direction)
@@ -117,8 +135,6 @@ def load_trial_model(
     client: MlflowClient, trial: optuna.trial.FrozenTrial, folder: Path
 ) -> keras.Model | None:
     """The trial's saved model from its MLflow run, or None where it has none (any more)."""
-    import keras
-
     run_id = trial.user_attrs.get(RUN_ID_ATTR)
     name = trial.user_attrs.get(MODEL_ATTR)
     if run_id is None or name is None:
@@ -147,15 +163,11 @@ def score(model: keras.Model, data: Dataset) -> dict[str, float] | None:
     if data.x_test is None or data.y_test is None:
         return None
     logs = model.evaluate(data.x_test, data.y_test, batch_size=256, verbose=0, return_dict=True)
-    return {"test_accuracy": float(logs["accuracy"]), "test_loss": float(logs["loss"])}
+    return {TEST_ACCURACY: float(logs["accuracy"]), TEST_LOSS: float(logs["loss"])}
 
 
 def register(model: keras.Model, data: Dataset, name: str, study_run: StudyRun) -> str:
     """Log the model on the study's parent run with its input signature; register it as `name`."""
-    import mlflow
-    import mlflow.keras
-    from mlflow.models import infer_signature
-
     sample = data.x_val[:SIGNATURE_ROWS]
     signature = infer_signature(sample, model.predict(sample, verbose=0))
     mlflow.set_tracking_uri(study_run.tracking_uri)
@@ -164,7 +176,8 @@ def register(model: keras.Model, data: Dataset, name: str, study_run: StudyRun) 
             model,
             name="model",
             signature=signature,
-            # Given, so MLflow does not spend ~6 s inferring them.
+            # Given: inferring them is most of what logging a model costs (the final step is
+            # timed by benchmarks/trial_artifacts.py).
             pip_requirements=requirements(),
             registered_model_name=name,
         )
@@ -173,8 +186,6 @@ def register(model: keras.Model, data: Dataset, name: str, study_run: StudyRun) 
 
 def requirements() -> list[str]:
     """What loading the model needs: this process's TensorFlow and Keras, pinned."""
-    from importlib.metadata import PackageNotFoundError, version
-
     pins = []
     for group in (("tensorflow-cpu", "tensorflow"), ("keras",)):
         for dist in group:
@@ -187,41 +198,18 @@ def requirements() -> list[str]:
 
 
 def _log_scores(client: MlflowClient, run_ids: list[str], scores: dict[str, float]) -> None:
-    from mlflow.entities import Metric
-
     now = int(time.time() * 1000)
     for run_id in run_ids:
         client.log_batch(run_id, metrics=[Metric(k, v, now, 0) for k, v in scores.items()])
 
 
-def _entry(spec: StudySpec, storage: str, study_run: StudyRun) -> None:
-    from automl.backend import load_keras
-
-    load_keras()
+def finalize_main(spec: StudySpec, storage: str, study_run: StudyRun) -> None:
+    """The entry point of the supervisor's child that ends a study (`finalize_in_child`)."""
+    load_keras()  # the caller's environment replaced the server's: TensorFlow's log level again
     try:
         finalize_study(spec, storage, study_run)
     except AutomlError as exc:
         print(f"error: {exc}", file=sys.stderr)
-        raise SystemExit(2) from None
+        raise SystemExit(USER_ERROR) from None
     except KeyboardInterrupt:
-        raise SystemExit(130) from None
-
-
-def finalize_in_child(spec: StudySpec, storage: str, study_run: StudyRun) -> bool:
-    """Run `finalize_study` in a fresh process; False when Ctrl-C stopped it."""
-    proc = start_process(_entry, (spec, storage, study_run), "automl-finalize")
-    try:
-        proc.join()
-    except KeyboardInterrupt:
-        proc.join(10)  # the child got the same Ctrl-C
-        if proc.exitcode is None:
-            proc.kill()
-            proc.join()
-        return False
-    if proc.exitcode != 0:
-        raise AutomlError(
-            f"study {spec.name}: its trials are saved, but scoring and registering the best "
-            f"model failed (exit code {proc.exitcode}, see above); run the same command again "
-            "to retry"
-        )
-    return True
+        raise SystemExit(INTERRUPTED) from None

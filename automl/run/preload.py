@@ -1,8 +1,10 @@
 """What every worker process needs, imported once by the server that forks the workers
-(`automl.backend.worker_context`): importing this module is its whole purpose.
+(`automl.run.processes.worker_context`): importing this module is its whole purpose.
 
-Python keeps the ~500k objects of these imports forever; freezing them keeps each worker's
-garbage collections off them, and so also keeps the pages they share with the server unwritten.
+Keras first, through `load_keras`, so TensorFlow's import is quiet; then the modules that
+import TensorFlow, Keras and MLflow at their top. Python keeps these imports' objects forever;
+freezing them keeps each worker's garbage collections off them, and so also keeps the pages
+they share with the server unwritten.
 """
 
 import gc

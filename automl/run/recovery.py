@@ -1,23 +1,31 @@
-"""The Optuna study of a StudySpec: its sampler, pruner, budget and the health of its trials.
+"""Trials whose worker died: found, failed with the reason, and queued again as they were.
 
-The budget counts every trial of the study, whichever worker ran it; a failed trial that was
-retried (a dead worker's, an interrupted one) is replaced by its retry and not counted twice.
-A trial whose worker died is failed with the reason and queued again with the same
-parameters: found by its process id on this machine (`reap_dead_workers`), or by its stale
-heartbeat on a database (`fail_stale`), whichever sees it first.
+A dead worker's trial is found by its process id on this machine (`reap_dead_workers`), or by
+its stale heartbeat on a database (`fail_stale`), whichever sees it first; a worker that finds
+one at the start of its own trial hands it to `retry_stale`. The retry carries Optuna's retry
+record, so the budget counts it in the failure's place.
 """
 
 from __future__ import annotations
 
 import os
 import socket
-from typing import TYPE_CHECKING, Any
+import warnings
+from typing import Any
 
-from automl.keys import DEATHS_ATTR, FAIL_REASON_ATTR, WORKER_ATTR
+import optuna
+import psutil
+from optuna.storages import BaseStorage, RDBStorage, RetryHeartbeatStaleTrialCallback
+from optuna.trial import FrozenTrial, TrialState
 
-if TYPE_CHECKING:
-    import optuna
-    from optuna.trial import FrozenTrial
+from automl.keys import (
+    DEATHS_ATTR,
+    FAIL_REASON_ATTR,
+    FAILED_TRIAL_ATTR,
+    RETRY_HISTORY_ATTR,
+    WORKER_ATTR,
+)
+
 MAX_DEATHS = 3
 HEARTBEAT_SECONDS = 10
 # A RUNNING trial whose heartbeat is older than this is failed and retried by a supervisor,
@@ -38,8 +46,6 @@ def _pid_namespace() -> str:
 
 def this_worker(gpu: str | None = None) -> dict[str, Any]:
     """Who runs a trial: enough to tell later whether that process is still alive."""
-    import psutil
-
     process = psutil.Process()
     return {
         "host": socket.gethostname(),
@@ -52,8 +58,6 @@ def this_worker(gpu: str | None = None) -> dict[str, Any]:
 
 def _dead_here(worker: dict[str, Any]) -> bool:
     """True for a worker of this machine whose process is gone (or is another process now)."""
-    import psutil
-
     if worker.get("host") != socket.gethostname():
         return False
     if worker.get("pidns", "") != _pid_namespace():
@@ -68,6 +72,20 @@ def _dead_here(worker: dict[str, Any]) -> bool:
     return abs(started - float(worker.get("started", 0.0))) > 1.0
 
 
+# Optuna's public reader of a retry's record is marked experimental and warns at every call;
+# a filter set once (a `catch_warnings` per call would re-arm every other warning shown once).
+warnings.filterwarnings(
+    "ignore",
+    message=r".*RetryHeartbeatStaleTrialCallback\.retry_history is experimental",
+    category=optuna.exceptions.ExperimentalWarning,
+)
+
+
+def retry_history(trial: FrozenTrial) -> list[int]:
+    """The numbers of the failed trials that `trial` retries, oldest first (Optuna's record)."""
+    return RetryHeartbeatStaleTrialCallback.retry_history(trial)
+
+
 def requeue(study: optuna.Study, failed: FrozenTrial, died: bool) -> bool:
     """Queue a failed trial again with the same parameters (and grid cell).
 
@@ -75,20 +93,18 @@ def requeue(study: optuna.Study, failed: FrozenTrial, died: bool) -> bool:
     replaces the failure in the budget. Returns False where the configuration's worker has
     died too often to try again.
     """
-    import optuna
-
     deaths = int(failed.system_attrs.get(DEATHS_ATTR, 0)) + int(died)
     if deaths > MAX_DEATHS:
         return False
     system_attrs = {
         **failed.system_attrs,
-        "failed_trial": failed.system_attrs.get("failed_trial", failed.number),
-        "retry_history": [*failed.system_attrs.get("retry_history", []), failed.number],
+        FAILED_TRIAL_ATTR: failed.system_attrs.get(FAILED_TRIAL_ATTR, failed.number),
+        RETRY_HISTORY_ATTR: [*retry_history(failed), failed.number],
         DEATHS_ATTR: deaths,
     }
     study.add_trial(
         optuna.create_trial(
-            state=optuna.trial.TrialState.WAITING,
+            state=TrialState.WAITING,
             params=failed.params,
             distributions=failed.distributions,
             system_attrs=system_attrs,
@@ -97,27 +113,25 @@ def requeue(study: optuna.Study, failed: FrozenTrial, died: bool) -> bool:
     return True
 
 
-def retry(study: optuna.Study, trial: FrozenTrial, why: str) -> bool:
-    """Fail a RUNNING trial whose worker is gone, with the reason, and queue it again.
-
-    Returns False where another process settled the trial first.
-    """
-    import optuna
-
-    again = int(trial.system_attrs.get(DEATHS_ATTR, 0)) + 1 <= MAX_DEATHS
-    if again:
+def retry(
+    study: optuna.Study, storage: BaseStorage, trial: FrozenTrial, trial_id: int, why: str
+) -> FrozenTrial | None:
+    """Fail a RUNNING trial (its id `trial_id` in `storage`) whose worker is gone, with the
+    reason, and queue it again; returns the failed trial, or None where another process
+    settled it first."""
+    if int(trial.system_attrs.get(DEATHS_ATTR, 0)) + 1 <= MAX_DEATHS:
         reason = f"{why}; retried with the same parameters"
     else:
         reason = f"{why}; not retried: workers died {MAX_DEATHS + 1} times on these parameters"
-    storage = study._storage
     try:
-        storage.set_trial_user_attr(trial._trial_id, FAIL_REASON_ATTR, reason)
-        if not storage.set_trial_state_values(trial._trial_id, state=optuna.trial.TrialState.FAIL):
-            return False
+        storage.set_trial_user_attr(trial_id, FAIL_REASON_ATTR, reason)
+        if not storage.set_trial_state_values(trial_id, state=TrialState.FAIL):
+            return None
     except optuna.exceptions.UpdateFinishedTrialError:
-        return False
-    requeue(study, storage.get_trial(trial._trial_id), died=True)
-    return True
+        return None
+    failed = storage.get_trial(trial_id)
+    requeue(study, failed, died=True)
+    return failed
 
 
 def retry_stale(study: optuna.Study, failed: FrozenTrial) -> None:
@@ -125,39 +139,48 @@ def retry_stale(study: optuna.Study, failed: FrozenTrial) -> None:
     requeue(study, failed, died=True)
 
 
-def reap_dead_workers(study: optuna.Study) -> list[FrozenTrial]:
-    """Retry the RUNNING trials whose worker process on this machine has died."""
-    import optuna
-
+def reap_dead_workers(study: optuna.Study, storage: BaseStorage) -> list[FrozenTrial]:
+    """Retry the RUNNING trials whose worker process on this machine has died; returns them
+    as failed."""
+    study_id = storage.get_study_id_from_name(study.study_name)
     reaped = []
-    for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
+    for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
         worker = t.user_attrs.get(WORKER_ATTR)
         if not isinstance(worker, dict) or not _dead_here(worker):
             continue
         why = f"worker process {worker['pid']} on {worker['host']} died during the trial"
-        if retry(study, t, why):
-            reaped.append(t)
+        trial_id = storage.get_trial_id_from_study_id_trial_number(study_id, t.number)
+        failed = retry(study, storage, t, trial_id, why)
+        if failed is not None:
+            reaped.append(failed)
     return reaped
 
 
-def fail_stale(study: optuna.Study) -> list[FrozenTrial]:
-    """Database storages: retry the RUNNING trials whose worker stopped its heartbeat."""
-    # Optuna's own fail_stale_trials fails them before its callback runs, leaving no way to
-    # record why; this does the same through the storage's (private) stale-trial query.
-    from optuna.storages._heartbeat import is_heartbeat_enabled
+def stale_trial_ids(storage: RDBStorage, study_id: int) -> list[int]:
+    """The RUNNING trials of the study whose heartbeat is older than the storage's grace period.
 
-    storage = study._storage
-    if not is_heartbeat_enabled(storage):
+    Optuna has no public query for them: its public `fail_stale_trials` fails them before its
+    callback runs, leaving no way to record why. tests/test_run_recovery.py checks that this
+    private method still exists and still answers so.
+    """
+    return list(storage._get_stale_trial_ids(study_id))
+
+
+def fail_stale(study: optuna.Study, storage: BaseStorage) -> list[FrozenTrial]:
+    """Database storages: retry the RUNNING trials whose worker stopped its heartbeat; returns
+    them as failed."""
+    if not isinstance(storage, RDBStorage) or storage.get_heartbeat_interval() is None:
         return []
     failed = []
-    for trial_id in storage._get_stale_trial_ids(study._study_id):  # type: ignore[attr-defined]
-        trial = storage.get_trial(trial_id)
-        worker = trial.user_attrs.get(WORKER_ATTR)
+    for trial_id in stale_trial_ids(storage, storage.get_study_id_from_name(study.study_name)):
+        stale = storage.get_trial(trial_id)
+        worker = stale.user_attrs.get(WORKER_ATTR)
         where = f"on {worker.get('host')}" if isinstance(worker, dict) else "of another process"
         why = (
             f"no heartbeat for {GRACE_SECONDS} s: "
             f"its worker {where} died, stalled or lost the database"
         )
-        if retry(study, trial, why):
+        trial = retry(study, storage, stale, trial_id, why)
+        if trial is not None:
             failed.append(trial)
     return failed

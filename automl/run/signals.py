@@ -1,12 +1,5 @@
-"""Worker processes and the supervisor that runs a study to its budget.
-
-`automl run` is a supervisor: it opens the study, starts K worker processes (TensorFlow does
-not share a process well), shows progress from the storage, retries the trials of workers
-that died, and replaces workers that retire. A worker loads the data once, runs trials until
-the budget is met, and retires early when its memory has grown past a limit: TensorFlow keeps
-a few MB per model it ever built, so a fresh process is how memory stays flat. Workers are
-forked from a server that has imported TensorFlow once (`automl.backend.worker_context`), so a
-fresh worker costs a fork, not a 6 s import.
+"""Stop signals: what stops a run, how a worker turns one into the end of its trial, how the
+supervisor passes them on, and how a worker notices that its supervisor is gone.
 
 Stopping (Ctrl-C, SIGTERM from `docker stop`, the terminal closing) is cooperative: the
 supervisor passes the signal on, each worker fails its running trial with the reason and
@@ -20,12 +13,12 @@ import os
 import select
 import signal
 import threading
-import time
 from types import FrameType
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    pass
+    from automl.run.placement import Placement
+
 # The signals that stop a run, and what a trial they stop says about it. A worker gets
 # SIGHUP when its supervisor dies (Linux), as if the terminal had closed.
 STOP_REASONS = {
@@ -35,7 +28,7 @@ STOP_REASONS = {
 }
 
 
-class _WorkerStop:
+class WorkerStop:
     """A worker's stop signals: the first one ends the running trial, or the next one starts."""
 
     def __init__(self) -> None:
@@ -54,7 +47,7 @@ class _WorkerStop:
             raise KeyboardInterrupt(self.reason)
 
 
-def _follow_supervisor(supervisor: int) -> None:
+def follow_supervisor(supervisor: int) -> None:
     """Linux: receive SIGHUP when the supervisor dies, even by SIGKILL, instead of running on.
 
     The worker's parent is the fork server, which outlives the supervisor while any worker
@@ -74,16 +67,16 @@ def _follow_supervisor(supervisor: int) -> None:
     threading.Thread(target=watch, name="automl-follow-supervisor", daemon=True).start()
 
 
-class _SupervisorStop:
+class SupervisorStop:
     """The supervisor's stop signals: passed on to the workers; a second one kills them."""
 
-    def __init__(self, procs: dict[int, Any]) -> None:
-        self.procs = procs
+    def __init__(self, workers: Placement) -> None:
+        self.workers = workers
         self.signum: int | None = None
         self.count = 0
         self._previous: dict[int, Any] = {}
 
-    def __enter__(self) -> _SupervisorStop:
+    def __enter__(self) -> SupervisorStop:
         for sig in STOP_REASONS:
             self._previous[sig] = signal.signal(sig, self._handle)
         return self
@@ -95,17 +88,4 @@ class _SupervisorStop:
     def _handle(self, signum: int, frame: FrameType | None) -> None:
         self.count += 1
         self.signum = self.signum or signum
-        _signal(self.procs, signal.SIGKILL if self.count > 1 else signum)
-
-
-def _signal(procs: dict[int, Any], signum: int) -> None:
-    for proc in procs.values():
-        if proc.exitcode is None and proc.pid is not None:
-            os.kill(proc.pid, signum)
-
-
-def _wait_for(procs: dict[int, Any], seconds: float) -> None:
-    """Wait (signals keep arriving meanwhile) until the stopping workers have exited."""
-    end = time.time() + seconds
-    while time.time() < end and any(p.exitcode is None for p in procs.values()):
-        time.sleep(0.1)
+        self.workers.signal(signal.SIGKILL if self.count > 1 else signum)

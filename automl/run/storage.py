@@ -5,8 +5,8 @@ without a lock error or a lost trial, where SQLite did not (benchmarks/STORAGE.m
 URLs get Optuna's heartbeat, so a trial whose worker died on another machine is failed and
 retried with the same parameters.
 
-Each storage also has a study lock (`study_lock`): workers hold it while they count the
-budget and start a trial, so that several workers never take the last slot together.
+Each study also has a lock (`StudyLock`): workers hold it while they count the budget and
+start a trial, so that several workers never take the last slot together.
 """
 
 from __future__ import annotations
@@ -18,31 +18,29 @@ import os
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
+
+import optuna
+import sqlalchemy
+from optuna.storages import BaseStorage, RDBStorage
+from optuna.storages.journal import JournalFileBackend, JournalStorage
+from sqlalchemy.pool import NullPool
 
 from automl.errors import StorageError, first_line
 from automl.run.recovery import GRACE_SECONDS, HEARTBEAT_SECONDS, retry_stale
 from automl.uris import is_url, local_file
-
-if TYPE_CHECKING:
-    from optuna.storages import BaseStorage
 
 
 def open_storage(
     storage: str, must_exist: bool = False, grace_seconds: int = GRACE_SECONDS
 ) -> BaseStorage:
     """Open (or create) the storage; `must_exist` refuses to create a new local one."""
-    import optuna
-    from optuna.storages import RDBStorage
-
     if not is_url(storage):
         path = Path(storage)
         if must_exist and not path.is_file():
             raise StorageError(f"storage {storage}: no such journal file")
         if path.parent and not path.parent.exists():
             raise StorageError(f"storage {storage}: folder {path.parent} does not exist")
-        from optuna.storages.journal import JournalFileBackend, JournalStorage
-
         return JournalStorage(JournalFileBackend(str(path)))
     sqlite_file = local_file(storage)
     if must_exist and sqlite_file is not None and not sqlite_file.is_file():
@@ -89,9 +87,6 @@ class StudyLock:
             stack.enter_context(file_lock(self._file))
         elif self._storage.startswith("postgres"):
             if self._engine is None:
-                import sqlalchemy
-                from sqlalchemy.pool import NullPool
-
                 self._engine = sqlalchemy.create_engine(self._storage, poolclass=NullPool)
             stack.enter_context(_advisory_lock(self._engine, self._key))
         self._held = stack
@@ -119,9 +114,7 @@ def file_lock(path: Path) -> Iterator[None]:
 
 @contextlib.contextmanager
 def _advisory_lock(engine: Any, key: int) -> Iterator[None]:
-    from sqlalchemy import text
-
     with engine.connect() as connection, connection.begin():
         # Released when this transaction ends (or its connection drops), whatever happens.
-        connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
+        connection.execute(sqlalchemy.text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
         yield

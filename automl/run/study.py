@@ -1,10 +1,8 @@
-"""The Optuna study of a StudySpec: its sampler, pruner, budget and the health of its trials.
+"""The Optuna study of a StudySpec: opened (or joined) with its sampler and pruner and its
+search space's fingerprint, its budget, and what is left of it.
 
 The budget counts every trial of the study, whichever worker ran it; a failed trial that was
 retried (a dead worker's, an interrupted one) is replaced by its retry and not counted twice.
-A trial whose worker died is failed with the reason and queued again with the same
-parameters: found by its process id on this machine (`reap_dead_workers`), or by its stale
-heartbeat on a database (`fail_stale`), whichever sees it first.
 """
 
 from __future__ import annotations
@@ -13,18 +11,19 @@ import dataclasses
 import json
 from collections import Counter
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
+
+import optuna
+from optuna.storages import BaseStorage
+from optuna.trial import FrozenTrial, TrialState
 
 from automl.errors import StorageError
-from automl.keys import SPACE_ATTR, SPEC_ATTR
+from automl.keys import FINALIZED_ATTR, SPACE_ATTR, SPEC_ATTR
+from automl.run.recovery import retry_history
+from automl.run.storage import open_storage
 from automl.search.factories import make_pruner, make_sampler
 from automl.search.grid import grid_size
 from automl.spec.schema import StudySpec
-
-if TYPE_CHECKING:
-    import optuna
-    from optuna.storages import BaseStorage
-    from optuna.trial import FrozenTrial
 
 
 def space_fingerprint(spec: StudySpec) -> dict[str, Any]:
@@ -41,10 +40,6 @@ def space_fingerprint(spec: StudySpec) -> dict[str, Any]:
 
 def open_study(spec: StudySpec, storage: str | BaseStorage) -> optuna.Study:
     """Create the study, or join it if it exists and searches the same space."""
-    import optuna
-
-    from automl.run.storage import open_storage
-
     backend = open_storage(storage) if isinstance(storage, str) else storage
     study = optuna.create_study(
         study_name=spec.name,
@@ -64,15 +59,8 @@ def open_study(spec: StudySpec, storage: str | BaseStorage) -> optuna.Study:
     if stored is None:
         study.set_user_attr(SPACE_ATTR, json.dumps(fingerprint, sort_keys=True))
     elif json.loads(stored) != fingerprint:
-        old = json.loads(stored)
-        changed = [k for k in fingerprint if old.get(k) != fingerprint[k]]
-        if changed == ["params"]:
-            changed = [
-                f"params.{n}"
-                for n in sorted(set(old["params"]) | set(fingerprint["params"]))
-                if old["params"].get(n) != fingerprint["params"].get(n)
-            ]
         if study.get_trials(deepcopy=False):
+            changed = changed_fields(json.loads(stored), fingerprint)
             raise StorageError(
                 f"study {spec.name} already has trials of another search space "
                 f"({', '.join(changed)} differ); pick a new name: (or --set name=...)"
@@ -80,6 +68,15 @@ def open_study(spec: StudySpec, storage: str | BaseStorage) -> optuna.Study:
         study.set_user_attr(SPACE_ATTR, json.dumps(fingerprint, sort_keys=True))
     study.set_user_attr(SPEC_ATTR, json.dumps(dataclasses.asdict(spec), sort_keys=True))
     return study
+
+
+def changed_fields(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
+    """What differs between two fingerprints: its fields, or the parameters if only they do."""
+    changed = [k for k in new if old.get(k) != new[k]]
+    if changed != ["params"]:
+        return changed
+    names = sorted(set(old["params"]) | set(new["params"]))
+    return [f"params.{n}" for n in names if old["params"].get(n) != new["params"].get(n)]
 
 
 def budget(spec: StudySpec, override: int | None = None) -> int:
@@ -95,7 +92,7 @@ def superseded(trials: Sequence[FrozenTrial]) -> set[int]:
     """Numbers of failed trials that a retry replaces."""
     out: set[int] = set()
     for t in trials:
-        out.update(t.system_attrs.get("retry_history", []))
+        out.update(retry_history(t))
     return out
 
 
@@ -114,3 +111,11 @@ def work_left(trials: Sequence[FrozenTrial], total: int) -> int:
 def states(trials: Sequence[FrozenTrial]) -> Counter[str]:
     replaced = superseded(trials)
     return Counter(t.state.name for t in trials if t.number not in replaced)
+
+
+def needs_finalizing(study: optuna.Study) -> bool:
+    """A COMPLETE trial exists and the best one has not been through the final step yet
+    (`automl.run.finalize`)."""
+    if not study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
+        return False
+    return bool(study.user_attrs.get(FINALIZED_ATTR) != study.best_trial.number)

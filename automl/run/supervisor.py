@@ -1,17 +1,10 @@
-"""Worker processes and the supervisor that runs a study to its budget.
+"""The supervisor that runs a study to its budget: `automl run` itself.
 
-`automl run` is a supervisor: it opens the study, starts K worker processes (TensorFlow does
-not share a process well), shows progress from the storage, retries the trials of workers
-that died, and replaces workers that retire. A worker loads the data once, runs trials until
-the budget is met, and retires early when its memory has grown past a limit: TensorFlow keeps
-a few MB per model it ever built, so a fresh process is how memory stays flat. Workers are
-forked from a server that has imported TensorFlow once (`automl.backend.worker_context`), so a
-fresh worker costs a fork, not a 6 s import.
-
-Stopping (Ctrl-C, SIGTERM from `docker stop`, the terminal closing) is cooperative: the
-supervisor passes the signal on, each worker fails its running trial with the reason and
-queues it again, and the next `automl run` picks it up. A second Ctrl-C kills the workers;
-their trials are then retried as those of dead workers.
+It opens the study, places K workers (TensorFlow does not share a process well), shows
+progress from the storage, retries the trials of workers that died, replaces workers that
+retire, and at the end has the best model scored and registered in a child process. It never
+imports TensorFlow: workers and the final step are started by name (`automl.run.processes`),
+and where workers run is the placement's business (`automl.run.placement`).
 """
 
 from __future__ import annotations
@@ -20,27 +13,47 @@ import contextlib
 import os
 import signal
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+import optuna
+from optuna.trial import FrozenTrial
+
+from automl.data.dataset import check_dataset
 from automl.errors import AutomlError
+from automl.keys import HYPERPARAMETERS_ATTR, RUN_ID_ATTR, TRACKING_ATTR
 from automl.run.devices import check_gpus, detect_gpus, gpu_for, threads_per_worker
-from automl.run.processes import start_process, worker_context
-from automl.run.signals import _signal, _SupervisorStop, _wait_for
-from automl.run.worker import _worker_entry
+from automl.run.placement import LocalProcesses, Placement
+from automl.run.processes import start_process
+from automl.run.progress import ProgressView
+from automl.run.recovery import fail_stale, reap_dead_workers
+from automl.run.signals import SupervisorStop
+from automl.run.storage import StudyLock, file_lock, open_storage
+from automl.run.study import budget, needs_finalizing, open_study, states, work_left
 from automl.run.worker_args import DONE, INTERRUPTED, RETIRED, RSS_GROWTH_LIMIT_MB, WorkerArgs
 from automl.spec.schema import StudySpec
+from automl.tracking.study_run import (
+    StudyRun,
+    announcement,
+    close_dead_trial_run,
+    finish_study_run,
+    start_study_run,
+)
+from automl.uris import sqlite_path
 
-if TYPE_CHECKING:
-    import optuna
-
-    from automl.cli.progress import Progress
 # Give up when workers keep crashing without finishing a trial.
 MAX_CRASHES = 3
 # How often the supervisor reads the study, and how long it waits for stopping workers.
 POLL_SECONDS = 0.5
 STOP_WAIT_SECONDS = 60.0
+# The final step's entry point, started by name: see `automl.run.processes`.
+FINALIZE_MAIN = "automl.run.finalize:finalize_main"
+# How long the final step gets to end after the Ctrl-C it shares with the supervisor.
+FINALIZE_STOP_SECONDS = 10.0
+# The exit codes of a worker that ended as planned; any other is a crash.
+PLANNED_EXITS = (DONE, RETIRED, INTERRUPTED)
 
 
 @dataclass
@@ -62,7 +75,7 @@ def run_study(
     workers: int = 1,
     trials: int | None = None,
     gpus: list[str] | None = None,
-    progress: Progress | None = None,
+    progress: ProgressView | None = None,
     rss_growth_limit_mb: float = RSS_GROWTH_LIMIT_MB,
 ) -> RunResult:
     """Run the study until its budget is met (or its timeout passes), with K workers.
@@ -71,153 +84,212 @@ def run_study(
     machine or another), and no trial is still running: a trial of a worker that dies
     meanwhile is retried, here if need be.
     """
-    import optuna
-
-    from automl.data.dataset import check_dataset
-    from automl.keys import TRACKING_ATTR
-    from automl.run.recovery import fail_stale, reap_dead_workers
-    from automl.run.storage import StudyLock, file_lock, open_storage
-    from automl.run.study import budget, open_study, work_left
-    from automl.tracking.study_run import finish_study_run, start_study_run
-    from automl.tracking.trial_tracker import close_dead_trial_run
-    from automl.uris import store_key
-
     check_dataset(spec.dataset)  # bad data stops here, before a study or a worker exists
     if gpus:
         check_gpus(gpus, detect_gpus())  # before anything is stored
-    gpu_ids = gpus if gpus is not None else detect_gpus()
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    backend = open_storage(storage)
-    mlflow_file = _sqlite_file(tracking_uri)
-    # Several `automl run`s starting at once (docker compose --scale) make one study, one
-    # MLflow parent run, and one set of MLflow tables in a new SQLite file.
-    with StudyLock(storage, spec.name):
-        study = open_study(spec, backend)
-    run = None
-    total = budget(spec, trials)
-    deadline = time.time() + spec.timeout if spec.timeout else None
+    supervisor = Supervisor(
+        spec,
+        storage,
+        tracking_uri,
+        workers=workers,
+        total=budget(spec, trials),
+        gpus=gpus if gpus is not None else detect_gpus(),
+        progress=progress,
+        rss_growth_limit_mb=rss_growth_limit_mb,
+    )
+    return supervisor.run()
 
-    threads = threads_per_worker(workers)
-    ctx = worker_context()  # the server imports TensorFlow while MLflow sets up below
-    errors = ctx.Queue()
-    procs: dict[int, Any] = {}
-    crashes, finished_before = 0, -1
-    if progress is not None:
-        progress.start(spec, total)
 
-    def spawn(index: int) -> None:
-        args = WorkerArgs(
-            spec=spec,
-            storage=storage,
-            tracking_uri=tracking_uri,
-            budget=total,
-            deadline=deadline,
+class Supervisor:
+    """One `automl run`: the study, where its workers run, and what the polling loop keeps."""
+
+    def __init__(
+        self,
+        spec: StudySpec,
+        storage: str,
+        tracking_uri: str | None,
+        workers: int,
+        total: int,
+        gpus: Sequence[str],
+        progress: ProgressView | None,
+        rss_growth_limit_mb: float,
+        placement: Callable[[], Placement] = LocalProcesses,
+    ) -> None:
+        self.spec = spec
+        self.storage_url = storage
+        self.tracking_uri = tracking_uri
+        self.worker_count = workers
+        self.total = total
+        self.gpus = list(gpus)
+        self.progress = progress
+        self.rss_growth_limit_mb = rss_growth_limit_mb
+        self.storage = open_storage(storage)
+        # Several `automl run`s starting at once (docker compose --scale) make one study, one
+        # MLflow parent run, and one set of MLflow tables in a new SQLite file.
+        with StudyLock(storage, spec.name):
+            self.study = open_study(spec, self.storage)
+        self.study_id = self.storage.get_study_id_from_name(spec.name)
+        self.deadline = time.time() + spec.timeout if spec.timeout else None
+        self.threads = threads_per_worker(workers)
+        self.workers = placement()  # local: the fork server imports TensorFlow meanwhile
+        self.stop = SupervisorStop(self.workers)
+        self.study_run: StudyRun | None = None
+        self.crashes = 0  # workers crashed since a trial last finished
+        self.finished = -1  # finished trials at the last poll
+
+    def run(self) -> RunResult:
+        """Poll until the study is done or stopped; then end it, unless it was stopped."""
+        if self.progress is not None:
+            self.progress.start(self.spec, self.total)
+        try:
+            with self.stop:
+                if self.tracking_uri:
+                    self.start_tracking(self.tracking_uri)
+                while not self.stop.count and self.poll():
+                    time.sleep(POLL_SECONDS)
+                if self.stop.count:
+                    self.workers.signal(self.stop.signum or signal.SIGINT)  # a new worker too
+                    self.workers.wait(STOP_WAIT_SECONDS)
+        finally:
+            self.shut_down()
+        interrupted = bool(self.stop.count)
+        if self.study_run is not None and not interrupted:
+            interrupted = not self.end_study(self.study_run)
+        return self.result(interrupted)
+
+    def start_tracking(self, tracking_uri: str) -> None:
+        """The study's MLflow experiment and parent run, announced to the workers in the study."""
+        mlflow_file = sqlite_file(tracking_uri)
+        with (
+            StudyLock(self.storage_url, self.spec.name),
+            file_lock(mlflow_file) if mlflow_file else contextlib.nullcontext(),
+        ):
+            self.study_run = start_study_run(
+                self.spec, self.study, tracking_uri, self.storage_url, self.study_id
+            )
+        self.study.set_user_attr(TRACKING_ATTR, announcement(self.study_run))
+
+    def poll(self) -> bool:
+        """One look at the workers and the study, starting workers where work is left;
+        False once the study is done."""
+        self.retry_dead()
+        self.reap_exits()
+        error = self.workers.error()
+        if error is not None:
+            raise AutomlError(error)
+        trials = self.study.get_trials(deepcopy=False)
+        if self.progress is not None:
+            self.progress.update(trials)
+        self.check_crashes(trials)
+        running = any(t.state.name == "RUNNING" for t in trials)
+        timed_out = self.deadline is not None and time.time() >= self.deadline
+        left = 0 if timed_out else work_left(trials, self.total)
+        self.spawn(left)
+        return bool(self.workers.running()) or left > 0 or (running and not timed_out)
+
+    def retry_dead(self) -> None:
+        """Retry the trials of dead workers; their MLflow runs end FAILED."""
+        dead = [
+            *reap_dead_workers(self.study, self.storage),
+            *fail_stale(self.study, self.storage),
+        ]
+        if self.study_run is not None:
+            for trial in dead:
+                close_dead_trial_run(self.study_run, trial)
+
+    def reap_exits(self) -> None:
+        for code in self.workers.exited().values():
+            if code not in PLANNED_EXITS:
+                self.crashes += 1
+
+    def check_crashes(self, trials: Sequence[FrozenTrial]) -> None:
+        """Give up when workers keep crashing without a trial finishing in between."""
+        finished = sum(1 for t in trials if t.state.is_finished())
+        if finished != self.finished:
+            self.crashes, self.finished = 0, finished
+        if self.crashes >= MAX_CRASHES:
+            raise AutomlError(
+                f"{self.crashes} worker processes crashed without finishing a trial; "
+                "see the messages above"
+            )
+
+    def spawn(self, left: int) -> None:
+        """Start the missing workers, as many as there are trials left to start."""
+        for index in range(self.worker_count):
+            running = self.workers.running()
+            if left > len(running) and index not in running and not self.stop.count:
+                self.workers.start(index, self.worker_args(index))
+
+    def worker_args(self, index: int) -> WorkerArgs:
+        return WorkerArgs(
+            spec=self.spec,
+            storage=self.storage_url,
+            tracking_uri=self.tracking_uri,
+            budget=self.total,
+            deadline=self.deadline,
             index=index,
-            threads=threads,
+            threads=self.threads,
             supervisor=os.getpid(),
-            gpu=gpu_for(index, gpu_ids),
-            rss_growth_limit_mb=rss_growth_limit_mb,
+            gpu=gpu_for(index, self.gpus),
+            rss_growth_limit_mb=self.rss_growth_limit_mb,
         )
-        procs[index] = start_process(_worker_entry, (args, errors), f"automl-worker-{index}")
 
-    def retry_dead() -> None:
-        for dead in [*reap_dead_workers(study), *fail_stale(study)]:
-            if run is not None:
-                close_dead_trial_run(run, study._storage.get_trial(dead._trial_id))
+    def shut_down(self) -> None:
+        """After an error, or workers that would not stop: none outlives the command, and the
+        trials of those that had to be killed are retried."""
+        self.workers.kill()
+        self.retry_dead()
+        if self.progress is not None:
+            self.progress.update(self.study.get_trials(deepcopy=False))
+            self.progress.stop()
 
-    stop = _SupervisorStop(procs)
+    def end_study(self, study_run: StudyRun) -> bool:
+        """Score and register the best model if need be, then close the parent run; False
+        when Ctrl-C stopped the final step."""
+        if needs_finalizing(self.study) and not finalize_in_child(
+            self.spec, self.storage_url, study_run
+        ):
+            return False
+        finish_study_run(study_run, self.study)
+        return True
+
+    def result(self, interrupted: bool) -> RunResult:
+        trials = self.study.get_trials(deepcopy=False)
+        result = RunResult(
+            self.study.study_name, self.total, dict(states(trials)), interrupted=interrupted
+        )
+        if any(t.state.name == "COMPLETE" for t in trials):
+            best = self.study.best_trial
+            result.best_number = best.number
+            result.best_value = best.value
+            hyperparameters = best.user_attrs.get(HYPERPARAMETERS_ATTR, best.params)
+            result.best_hyperparameters = dict(hyperparameters)
+            result.best_run_id = best.user_attrs.get(RUN_ID_ATTR)
+        return result
+
+
+def finalize_in_child(spec: StudySpec, storage: str, study_run: StudyRun) -> bool:
+    """Run `automl.run.finalize.finalize_study` in a fresh process; False when Ctrl-C stopped it."""
+    proc = start_process(FINALIZE_MAIN, (spec, storage, study_run), "automl-finalize")
     try:
-        with stop:
-            if tracking_uri:
-                with (
-                    StudyLock(storage, spec.name),
-                    file_lock(mlflow_file) if mlflow_file else contextlib.nullcontext(),
-                ):
-                    run = start_study_run(spec, study, tracking_uri, storage)
-                ready = {
-                    "store": store_key(tracking_uri),
-                    "experiment_id": run.experiment_id,
-                    "parent_run_id": run.parent_run_id,
-                }
-                study.set_user_attr(TRACKING_ATTR, ready)
-            while not stop.count:
-                retry_dead()
-                for index, proc in list(procs.items()):
-                    if proc.exitcode is not None:
-                        proc.join()
-                        del procs[index]
-                        if proc.exitcode not in (DONE, RETIRED, INTERRUPTED):
-                            crashes += 1
-                if not errors.empty():
-                    raise AutomlError(errors.get())
-                all_trials = study.get_trials(deepcopy=False)
-                if progress is not None:
-                    progress.update(all_trials)
-                finished = sum(1 for t in all_trials if t.state.is_finished())
-                if finished != finished_before:
-                    crashes, finished_before = 0, finished
-                if crashes >= MAX_CRASHES:
-                    raise AutomlError(
-                        f"{crashes} worker processes crashed without finishing a trial; "
-                        "see the messages above"
-                    )
-                running = any(t.state.name == "RUNNING" for t in all_trials)
-                timed_out = deadline is not None and time.time() >= deadline
-                left = 0 if timed_out else work_left(all_trials, total)
-                for index in range(workers):
-                    if left > len(procs) and index not in procs and not stop.count:
-                        spawn(index)
-                if not procs and left == 0 and (timed_out or not running):
-                    break
-                time.sleep(POLL_SECONDS)
-            if stop.count:
-                _signal(procs, stop.signum or signal.SIGINT)  # also a worker just spawned
-                _wait_for(procs, STOP_WAIT_SECONDS)
-    finally:
-        # An error, or workers that would not stop: none outlives the command, and the
-        # trials of those that had to be killed are retried.
-        _signal(procs, signal.SIGTERM)
-        _wait_for(procs, 10.0)
-        for proc in procs.values():
-            if proc.exitcode is None:
-                proc.kill()
+        proc.join()
+    except KeyboardInterrupt:
+        proc.join(FINALIZE_STOP_SECONDS)  # the child got the same Ctrl-C
+        if proc.exitcode is None:
+            proc.kill()
             proc.join()
-        retry_dead()
-        if progress is not None:
-            progress.update(study.get_trials(deepcopy=False))
-            progress.stop()
-    interrupted = bool(stop.count)
-    if run is not None and not interrupted:
-        from automl.run.finalize import finalize_in_child, needs_finalizing
-
-        if needs_finalizing(study):
-            interrupted = not finalize_in_child(spec, storage, run)
-        if not interrupted:
-            finish_study_run(run, study)
-    return _result(study, total, interrupted)
+        return False
+    if proc.exitcode != 0:
+        raise AutomlError(
+            f"study {spec.name}: its trials are saved, but scoring and registering the best "
+            f"model failed (exit code {proc.exitcode}, see above); run the same command again "
+            "to retry"
+        )
+    return True
 
 
-def _sqlite_file(tracking_uri: str | None) -> Path | None:
+def sqlite_file(tracking_uri: str) -> Path | None:
     """MLflow's SQLite file, where its folder exists (else MLflow reports the URI itself)."""
-    from automl.uris import local_file
-
-    if not tracking_uri or not tracking_uri.startswith("sqlite:///"):
-        return None
-    path = local_file(tracking_uri)
+    path = sqlite_path(tracking_uri)
     return path if path is not None and path.parent.is_dir() else None
-
-
-def _result(study: optuna.Study, total: int, interrupted: bool) -> RunResult:
-    from automl.keys import RUN_ID_ATTR
-    from automl.run.study import states
-
-    trials = study.get_trials(deepcopy=False)
-    result = RunResult(study.study_name, total, dict(states(trials)), interrupted=interrupted)
-    complete = [t for t in trials if t.state.name == "COMPLETE"]
-    if complete:
-        best = study.best_trial
-        result.best_number = best.number
-        result.best_value = best.value
-        result.best_hyperparameters = dict(best.user_attrs.get("hyperparameters", best.params))
-        result.best_run_id = best.user_attrs.get(RUN_ID_ATTR)
-    return result

@@ -1,20 +1,15 @@
-"""What a trial leaves besides numbers: its learning-curve plot and, for the best K, its model.
-
-The plot goes to the trial's MLflow run and to Optuna's artifact store (optuna-dashboard shows
-it on the trial's page). Models are kept only for the K best complete trials so far: a model
-that falls out of the top K loses its file, so the disk stays bounded however long the study.
+"""Where a trial's files go: the names of its artifacts in its MLflow run (the learning-curve
+plot; the model, kept only for the K best complete trials so far, so the disk stays bounded
+however long the study) and Optuna's artifact folder beside the storage, which
+optuna-dashboard reads.
 """
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-from automl.uris import is_url
-
-if TYPE_CHECKING:
-    pass
+from automl.uris import local_file
 
 ARTIFACTS_ENV = "AUTOML_ARTIFACTS"
 ARTIFACT_DIR_NAME = "automl-artifacts"
@@ -34,10 +29,7 @@ def artifact_dir(storage: str) -> Path:
     configured = os.environ.get(ARTIFACTS_ENV)
     if configured:
         return Path(configured).resolve()
-    if not is_url(storage):
-        return Path(storage).resolve().parent / ARTIFACT_DIR_NAME
-    if storage.startswith("sqlite:///"):
-        path = storage.removeprefix("sqlite:///").split("?", 1)[0]
-        if path and path != ":memory:":
-            return Path(path).resolve().parent / ARTIFACT_DIR_NAME
-    return Path.cwd() / ARTIFACT_DIR_NAME
+    path = local_file(storage)
+    if path is None:
+        return Path.cwd() / ARTIFACT_DIR_NAME
+    return path.resolve().parent / ARTIFACT_DIR_NAME

@@ -1,32 +1,34 @@
-"""What a trial leaves besides numbers: its learning-curve plot and, for the best K, its model.
+"""A trial's learning curves as a PNG (loss and accuracy per epoch), drawn in a plotter
+process of the worker's own so that matplotlib never holds the worker's GIL.
 
 The plot goes to the trial's MLflow run and to Optuna's artifact store (optuna-dashboard shows
-it on the trial's page). Models are kept only for the K best complete trials so far: a model
-that falls out of the top K loses its file, so the disk stays bounded however long the study.
+it on the trial's page).
 """
 
 from __future__ import annotations
 
+import ctypes
+import gc
+import multiprocessing
 import os
+import signal
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    from concurrent.futures import ProcessPoolExecutor
+import matplotlib
+from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 
 def plotter() -> ProcessPoolExecutor:
     """A process of its own that draws the curves (`plot_learning_curves`) for this one.
 
-    Matplotlib holds the GIL for ~0.17 s a plot: drawn in a worker, even on another thread, it
-    stalls the worker's next trial, whose model building and tracing are Python too. Two workers
-    on two cores ran 1.58x one worker's trials per hour with the plots drawn in-process, 1.82x
-    with no plots (`benchmarks/parallel.py`).
+    Matplotlib holds the GIL while it draws: drawn in a worker, even on another thread, a plot
+    stalls the worker's next trial, whose model building and tracing are Python too
+    (`benchmarks/parallel.py` compares workers' trials per hour with plots drawn in-process
+    and without plots).
     """
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
-
     # A fork: started in milliseconds, before the worker's first trial starts TensorFlow's
     # threads; the child runs matplotlib only.
     pool = ProcessPoolExecutor(
@@ -46,14 +48,14 @@ def _start_plotting(parent: int) -> None:
     # A plot can wait: on a machine whose cores the workers keep busy, their trials come first
     # and the plots fill the gaps (only a worker's exit waits for its last plots).
     os.nice(10)
+    # What the fork inherited is never collected here: a TensorFlow object's finalizer would
+    # call into a runtime that did not survive the fork, and the process would crash.
+    gc.freeze()
     _die_with_parent(parent)
 
 
 def _die_with_parent(parent: int) -> None:
     """Linux: the plotter is killed when its parent dies, even by SIGKILL."""
-    import ctypes
-    import signal
-
     try:
         ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # 1: PR_SET_PDEATHSIG
     except (OSError, AttributeError):
@@ -66,28 +68,25 @@ def plot_learning_curves(history: Sequence[Mapping[str, float]], path: Path, tit
     """Loss and accuracy per epoch, training and validation, side by side, as a PNG."""
     global _curves
     if _curves is None:
-        _curves = _Curves()
+        _curves = Curves()
     return _curves.draw(history, path, title)
 
 
 # The figure of this process, drawn again for every trial: building a figure's axes, ticks and
-# texts anew took ~30% of a plot's CPU (`benchmarks/plot_cost.py`).
-_curves: _Curves | None = None
+# texts anew is a large share of a plot's CPU (`benchmarks/plot_cost.py`).
+_curves: Curves | None = None
 
 
-class _Curves:
+class Curves:
+    """One figure of two panels (loss, accuracy), its lines updated for each trial's history."""
+
     PANELS = (("loss", "upper right"), ("accuracy", "lower right"))
     SERIES = (("", "training"), ("val_", "validation"))
 
     def __init__(self) -> None:
-        import matplotlib
-
         matplotlib.use("Agg")  # workers have no display
-        from matplotlib.figure import Figure
-        from matplotlib.ticker import MaxNLocator
-
         self.figure = Figure(figsize=(9, 3.6), dpi=100)
-        # Fixed margins: an automatic layout engine costs ~150 ms more per trial on 2 cores.
+        # Fixed margins: an automatic layout engine measures every text again at each draw.
         self.figure.subplots_adjust(left=0.07, right=0.98, bottom=0.14, top=0.84, wspace=0.2)
         self.axes = self.figure.subplots(1, 2)
         self.lines = {}
@@ -114,7 +113,8 @@ class _Curves:
             if legend is not None:
                 legend.remove()
             if shown:
-                # Fixed corners: loss falls and accuracy rises; "best" costs ~25 ms to place.
+                # Fixed corners: loss falls and accuracy rises, so the free corner is known;
+                # loc="best" would search for one at every draw.
                 ax.legend(handles=shown, loc=corner)
         self.title.set_text(title)
         self.figure.savefig(path)

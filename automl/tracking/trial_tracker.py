@@ -1,4 +1,4 @@
-"""MLflow: one parent run per study, one nested run per trial, written with MlflowClient.
+"""A trial's MLflow run, written by `TrialTracker`: an Optuna callback fed by the objective.
 
 The trial's run is created when the trial starts (so its id can go into the trial's user
 attributes), and filled in one batch when Optuna has settled the trial's state: the
@@ -13,6 +13,7 @@ carries the study, trial number, state and storage, and a note with the dashboar
 
 from __future__ import annotations
 
+import math
 import shutil
 import sys
 import tempfile
@@ -21,7 +22,25 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from automl.keys import MODEL_ATTR, NOTE_TAG, RUN_ID_ATTR, RUN_URL_ATTR
+import optuna
+from mlflow import MlflowClient
+from mlflow.entities import Metric
+from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
+from optuna.artifacts import FileSystemArtifactStore, upload_artifact
+from optuna.trial import TrialState
+
+from automl.keys import (
+    MODEL_ATTR,
+    NOTE_TAG,
+    PARENT_RUN_TAG,
+    RUN_ID_ATTR,
+    RUN_URL_ATTR,
+    STATE_TAG,
+    STORAGE_TAG,
+    STUDY_ID_TAG,
+    STUDY_TAG,
+    TRIAL_NUMBER_TAG,
+)
 from automl.ranking import top_k
 from automl.tracking.artifacts import (
     CURVES_DIR,
@@ -32,13 +51,19 @@ from automl.tracking.artifacts import (
     artifact_dir,
 )
 from automl.tracking.curves import plot_learning_curves, plotter
-from automl.tracking.study_run import STATUS, StudyRun, _params, _tags, client_for
+from automl.tracking.study_run import (
+    STATUS,
+    StudyRun,
+    client_for,
+    end_tags,
+    mlflow_params,
+    mlflow_tags,
+)
+from automl.train.model import KERAS_STATE
 from automl.uris import dashboard_note, is_server, run_url, storage_label
 
 if TYPE_CHECKING:
     import keras
-    import optuna
-    from mlflow import MlflowClient
 
     from automl.search.space import Hyperparameters
     from automl.spec.schema import StudySpec
@@ -49,19 +74,20 @@ class TrialTracker:
     """Writes each trial's MLflow run; an Optuna callback, fed by the objective's outcomes.
 
     Its writes go through one thread, in order, while trials train: a trial's run is created
-    as the trial starts and closed after it ends; for the best K, its model is saved (~0.1 s)
-    meanwhile, none of it between one trial and the next. A plotter process draws the curves,
-    which the thread stores once drawn, so neither waits for the other. The worker waits for
+    as the trial starts and closed after it ends; for the best K, its model is saved
+    meanwhile, none of it between one trial and the next (benchmarks/trial_artifacts.py times
+    each part). A plotter process draws the curves, which the thread stores once drawn, so
+    neither waits for the other. The worker waits for
     that thread only where Optuna needs a write before the trial ends (a user attribute, an
     artifact), before it scores the best model (`flush`) and before it exits (`close`).
     """
 
-    def __init__(self, run: StudyRun, spec: StudySpec, storage_url: str) -> None:
-        from optuna.artifacts import FileSystemArtifactStore
-
+    def __init__(self, run: StudyRun, spec: StudySpec, storage_url: str, study_id: int) -> None:
+        """`study_id`: the study's id in its storage, as optuna-dashboard's addresses use it."""
         self.run = run
         self.spec = spec
         self.storage = storage_label(storage_url)
+        self.study_id = study_id
         self.client = client_for(run.tracking_uri)
         folder = artifact_dir(storage_url)
         folder.mkdir(parents=True, exist_ok=True)
@@ -128,9 +154,7 @@ class TrialTracker:
     ) -> list[optuna.trial.FrozenTrial] | None:
         """If the trial is among the K best so far, mark it as having a model and return the
         trials it pushes out of the K; None if it is not."""
-        import optuna
-
-        done = trial.study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
+        done = trial.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
         values = {t.number: float(t.value) for t in done if t.value is not None}
         before = top_k(values, self.spec.keep_models, self.spec.direction)
         values[trial.number] = value
@@ -165,17 +189,14 @@ class TrialTracker:
     # --- on the writer thread
 
     def _start_run(self, trial: optuna.Trial, hp: Hyperparameters) -> str:
-        from optuna.artifacts import upload_artifact
-
-        study_id = trial.study._study_id  # as in start_study_run
         tags = {
-            "mlflow.parentRunId": self.run.parent_run_id,
-            "automl.study": self.spec.name,
-            "automl.study_id": str(study_id),
-            "automl.trial_number": str(trial.number),
-            "automl.state": "RUNNING",
-            "automl.storage": self.storage,
-            NOTE_TAG: dashboard_note(self.spec.name, self.storage, study_id, trial.number),
+            PARENT_RUN_TAG: self.run.parent_run_id,
+            STUDY_TAG: self.spec.name,
+            STUDY_ID_TAG: str(self.study_id),
+            TRIAL_NUMBER_TAG: str(trial.number),
+            STATE_TAG: "RUNNING",
+            STORAGE_TAG: self.storage,
+            NOTE_TAG: dashboard_note(self.spec.name, self.storage, self.study_id, trial.number),
         }
         run = self.client.create_run(
             self.run.experiment_id, run_name=f"trial-{trial.number}", tags=tags
@@ -185,7 +206,7 @@ class TrialTracker:
         if is_server(self.run.tracking_uri):
             url = run_url(self.run.tracking_uri, self.run.experiment_id, run_id)
             trial.set_user_attr(RUN_URL_ATTR, url)
-        self.client.log_batch(run_id, params=_params(hp.as_dict()))
+        self.client.log_batch(run_id, params=mlflow_params(hp.as_dict()))
         self._curve_ids[trial.number] = upload_artifact(
             artifact_store=self.artifact_store,
             file_path=str(self._placeholder.result()),
@@ -202,8 +223,6 @@ class TrialTracker:
         pushed_out: list[optuna.trial.FrozenTrial],
     ) -> None:
         """The model file into the trial's run; the models it pushed out of the K deleted."""
-        from automl.train.model import KERAS_STATE
-
         try:
             with tempfile.TemporaryDirectory(prefix="automl-trial-") as tmp:
                 path = Path(tmp) / MODEL_FILE
@@ -233,24 +252,18 @@ class TrialTracker:
         self, run_id: str, trial: optuna.trial.FrozenTrial, outcome: Outcome | None
     ) -> None:
         """Per-epoch metrics, the trial's value and state; the run ends as the trial did."""
-        from mlflow.entities import Metric
-
         state = trial.state.name
         now = int(time.time() * 1000)
         metrics = []
         if outcome is not None:
             for epoch, logs in enumerate(outcome.history, start=1):
-                metrics += [Metric(k, v, now, epoch) for k, v in logs.items() if _finite(v)]
-        if trial.value is not None and _finite(trial.value):
+                metrics += [Metric(k, v, now, epoch) for k, v in logs.items() if math.isfinite(v)]
+        if trial.value is not None and math.isfinite(trial.value):
             # At the epoch the value comes from: the best one, or the last.
             epoch = (outcome.best_epoch or 0) if outcome is not None else 0
             metrics.append(Metric("trial_value", float(trial.value), now, epoch))
-        tags = {"automl.state": state, "optuna.state": state}
-        reason = trial.user_attrs.get("fail_reason")
-        if reason:
-            tags["automl.fail_reason"] = str(reason)[:5000]
         try:
-            self.client.log_batch(run_id, metrics=metrics, tags=_tags(tags))
+            self.client.log_batch(run_id, metrics=metrics, tags=mlflow_tags(end_tags(trial, state)))
             self.client.set_terminated(run_id, status=STATUS.get(state, "FAILED"))
         except Exception as exc:  # noqa: BLE001 - the trial itself is settled in Optuna
             _warn(trial.number, "its MLflow run was not closed", exc)
@@ -262,28 +275,8 @@ def _warn(number: int, what: str, exc: Exception) -> None:
 
 def drop_model(client: MlflowClient, tracking_uri: str, trial: optuna.trial.FrozenTrial) -> None:
     """Delete a trial's saved model from its run (its user attribute stays: readers check)."""
-    from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
-
     run_id = trial.user_attrs.get(RUN_ID_ATTR)
     if MODEL_ATTR not in trial.user_attrs or run_id is None:
         return
     uri = client.get_run(run_id).info.artifact_uri
     get_artifact_repository(uri, tracking_uri=tracking_uri).delete_artifacts(MODEL_DIR)
-
-
-def close_dead_trial_run(run: StudyRun, trial: optuna.trial.FrozenTrial) -> None:
-    """A trial whose worker died left its MLflow run RUNNING: end it FAILED, with the reason."""
-    run_id = trial.user_attrs.get(RUN_ID_ATTR)
-    if not run_id:
-        return
-    client = client_for(run.tracking_uri)
-    tags = {"automl.state": "FAIL", "optuna.state": "FAIL"}
-    reason = trial.user_attrs.get("fail_reason")
-    if reason:
-        tags["automl.fail_reason"] = str(reason)[:5000]
-    client.log_batch(run_id, tags=_tags(tags))
-    client.set_terminated(run_id, status="FAILED")
-
-
-def _finite(value: float) -> bool:
-    return value == value and value not in (float("inf"), float("-inf"))

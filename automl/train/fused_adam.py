@@ -1,9 +1,5 @@
-"""Hyperparameters -> a compiled Keras CNN. Pure: no I/O, no global state beyond Keras's own.
-
-Each block is Conv -> [BatchNorm] -> ReLU -> MaxPool -> [Dropout]. With batch normalization
-the convolution has no bias (BN's β replaces it) and BN normalizes the pre-activation, as in
-the lesson: z_norm = (z - μ)/sqrt(σ² + ε), z̃ = γ·z_norm + β, then the activation.
-Pooling stops once the feature map is 1 pixel wide, so any depth builds.
+"""Adam's update as one fused TensorFlow op (`fuse_adam_update`), put on an optimizer
+instance in place of Keras's own update, which is many small ops per variable.
 """
 
 from __future__ import annotations
@@ -11,20 +7,21 @@ from __future__ import annotations
 from typing import Any
 
 import keras
+import tensorflow as tf
 from keras import optimizers
 
 
 def fuse_adam_update(optimizer: keras.optimizers.Optimizer) -> None:
     """Let an Adam (or AdamW) optimizer update each variable with one fused TensorFlow op.
 
-    Keras 3 writes Adam's update as ~20 graph ops per variable, which every trial traces (its
+    Keras 3 writes Adam's update as a score of graph ops per variable, which every trial traces (its
     first epoch) and every training step runs. TensorFlow's ResourceApplyAdam kernel computes
     the same formula (alpha = lr·sqrt(1 − β2^t)/(1 − β1^t), m += (g − m)(1 − β1),
     v += (g² − v)(1 − β2), w −= alpha·m/(sqrt(v) + ε)) in one op; only float32 rounding of
-    1 − β differs, so a trial's numbers can move in the last digits. Measured on digits
-    (`benchmarks/hot_path.py --only fused_adam`): the first epoch, which traces the step, takes
-    0.75–0.86× as long (0.1–0.3 s less a trial); later epochs 0.98–1.17×, within the machine's
-    noise. AdamW decays the weights before `update_step`, so it gains the same way.
+    1 − β differs, so a trial's numbers can move in the last digits. The gain is in the first
+    epoch, which traces the step; later epochs run about as fast as before (measured on digits
+    by `benchmarks/hot_path.py --only fused_adam`). AdamW decays the weights before
+    `update_step`, so it gains the same way.
 
     The update is replaced on this instance only: a saved model still names Keras's own Adam
     and loads anywhere without automl. Other backends, AMSGrad and sparse gradients keep
@@ -34,8 +31,6 @@ def fuse_adam_update(optimizer: keras.optimizers.Optimizer) -> None:
         return
     if optimizer.amsgrad:
         return
-    import tensorflow as tf
-
     keras_update = optimizer.update_step
 
     def update_step(gradient: Any, variable: Any, learning_rate: Any) -> None:

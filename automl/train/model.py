@@ -1,4 +1,5 @@
-"""Hyperparameters -> a compiled Keras CNN. Pure: no I/O, no global state beyond Keras's own.
+"""Hyperparameters -> a compiled Keras CNN, its optimizer, and its training state built ahead
+of `fit`. Pure: no I/O, no global state beyond Keras's own (cleared between trials here).
 
 Each block is Conv -> [BatchNorm] -> ReLU -> MaxPool -> [Dropout]. With batch normalization
 the convolution has no bias (BN's β replaces it) and BN normalizes the pre-activation, as in
@@ -98,7 +99,7 @@ def build_training_state(model: keras.Model, x: np.ndarray, y: np.ndarray) -> No
 
     On TensorFlow, Keras creates them while it traces the first training step, and a
     tf.function that created variables is traced a second time: every model paid for two traces
-    of its training step (~0.4 s on digits, half of a one-epoch trial). Created here, eagerly,
+    of its training step, a large share of a short trial. Created here, eagerly,
     `fit` traces once and trains to the same numbers (nothing here runs the model: it draws no
     random numbers and moves no batch statistics).
     """

@@ -1,7 +1,8 @@
 """One trial: suggest, build, fit with per-epoch reports and pruning, hand the outcome over.
 
 A trial that cannot train (a NaN loss, a model that does not build) raises `TrialFailed`
-with its reason kept in the `fail_reason` user attribute; the study catches it and goes on.
+with its reason kept in a user attribute (`automl.keys.FAIL_REASON_ATTR`); the study catches
+it and goes on. A trial is worth its best epoch (its weights put back) or its last.
 """
 
 from __future__ import annotations
@@ -17,13 +18,21 @@ import optuna
 
 from automl.data.dataset import Dataset
 from automl.data.pipeline import pipelines
+from automl.keys import (
+    BEST_EPOCH_ATTR,
+    EPOCHS_ATTR,
+    FAIL_REASON_ATTR,
+    FIT_SECONDS_ATTR,
+    HYPERPARAMETERS_ATTR,
+    SEED_ATTR,
+)
 from automl.search.space import Hyperparameters, suggest
 from automl.spec.schema import StudySpec
 from automl.train.model import build_model, build_training_state, clear_keras_state
 
 
 class TrialFailed(Exception):
-    """The trial could not produce a value; its reason is in the `fail_reason` user attribute."""
+    """The trial could not produce a value; its reason is in its `FAIL_REASON_ATTR` attribute."""
 
 
 @dataclass
@@ -73,8 +82,8 @@ class EpochReporter(keras.callbacks.Callback):
 class BestEpoch(keras.callbacks.Callback):
     """Remembers the epoch with the best metric and a copy of its weights (BN statistics too),
     to put back once training ends: KerasTuner's per-trial checkpoint, Keras's
-    `EarlyStopping(restore_best_weights=True)`. A copy costs ~7 ms per improving epoch on
-    digits (`benchmarks/hot_path.py --only best_epoch`)."""
+    `EarlyStopping(restore_best_weights=True)`. A copy is taken per improving epoch only
+    (its cost is measured by `benchmarks/hot_path.py --only best_epoch`)."""
 
     def __init__(self, metric: str, direction: str) -> None:
         super().__init__()
@@ -97,12 +106,12 @@ class BestEpoch(keras.callbacks.Callback):
 
 def _record_training(trial: optuna.Trial, out: Outcome) -> None:
     """Epochs trained and seconds inside `model.fit`: the rest of the trial is overhead."""
-    trial.set_user_attr("epochs", len(out.history))
-    trial.set_user_attr("fit_seconds", round(out.fit_seconds, 3))
+    trial.set_user_attr(EPOCHS_ATTR, len(out.history))
+    trial.set_user_attr(FIT_SECONDS_ATTR, round(out.fit_seconds, 3))
 
 
 def fail(trial: optuna.Trial, reason: str) -> TrialFailed:
-    trial.set_user_attr("fail_reason", reason)
+    trial.set_user_attr(FAIL_REASON_ATTR, reason)
     return TrialFailed(reason)
 
 
@@ -124,8 +133,8 @@ class Objective:
     def __call__(self, trial: optuna.Trial) -> float:
         hp = suggest(trial, self.spec)
         seed = trial_seed(self.spec.seed, trial.number)
-        trial.set_user_attr("hyperparameters", hp.as_dict())
-        trial.set_user_attr("seed", seed)
+        trial.set_user_attr(HYPERPARAMETERS_ATTR, hp.as_dict())
+        trial.set_user_attr(SEED_ATTR, seed)
         if self.on_start is not None:
             self.on_start(trial, hp)
         outcome = Outcome(trial.number, hp, seed)
@@ -133,7 +142,7 @@ class Objective:
             return self._train(trial, hp, seed, outcome)
         except KeyboardInterrupt:
             trial.set_user_attr(
-                "fail_reason", "interrupted (Ctrl-C); queued again for the next run"
+                FAIL_REASON_ATTR, "interrupted (Ctrl-C); queued again for the next run"
             )
             raise
         finally:
@@ -183,5 +192,5 @@ class Objective:
             best.restore()
             value, epoch = best.best
         out.value, out.best_epoch, out.model = value, epoch, model
-        trial.set_user_attr("best_epoch", epoch)
+        trial.set_user_attr(BEST_EPOCH_ATTR, epoch)
         return value

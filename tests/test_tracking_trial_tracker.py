@@ -1,5 +1,6 @@
 """What real trials leave in MLflow and Optuna: links both ways, learning curves, the best K
-models, the registered final model, and plainly marked pruned and failed runs."""
+models, the registered final model (the study's final step, `automl.run.finalize`, run on
+the same tracked study), and plainly marked pruned and failed runs."""
 
 from __future__ import annotations
 
@@ -245,7 +246,10 @@ def _tracked_study(
     storage = str(folder / "automl.journal")
     uri = f"sqlite:///{folder / 'mlflow.db'}"
     study = open_study(spec, storage)
-    tracker = TrialTracker(start_study_run(spec, study, uri, storage), spec, storage)
+    study_id = open_storage(storage).get_study_id_from_name(name)
+    tracker = TrialTracker(
+        start_study_run(spec, study, uri, storage, study_id), spec, storage, study_id
+    )
     return spec, study, tracker, MlflowClient(uri)
 
 
@@ -331,58 +335,6 @@ def test_top_k_is_direction_aware_and_keeps_the_earlier_trial_on_a_tie() -> None
     assert top_k(values, 9, "minimize") == {0, 1, 2, 3}
 
 
-def test_the_artifact_folder_follows_the_storage(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.delenv("AUTOML_ARTIFACTS", raising=False)
-    expected = tmp_path / "runs" / "automl-artifacts"
-    assert artifact_dir(str(tmp_path / "runs" / "x.journal")) == expected
-    assert artifact_dir(f"sqlite:///{tmp_path}/runs/o.db?timeout=9") == expected
-    assert artifact_dir("automl.journal") == tmp_path / "automl-artifacts"
-    assert artifact_dir("postgresql://u@db/x") == tmp_path / "automl-artifacts"
-    monkeypatch.setenv("AUTOML_ARTIFACTS", str(tmp_path / "shared"))
-    assert artifact_dir("postgresql://u@db/x") == tmp_path / "shared"
-
-
 def test_a_storage_password_never_reaches_mlflow() -> None:
     assert storage_label("postgresql://me:s3cret@db:5432/x") == "postgresql://me:***@db:5432/x"
     assert storage_label("postgresql://me@db/x") == "postgresql://me@db/x"
-
-
-def test_the_plotter_process_yields_to_trials_and_dies_with_its_parent(tmp_path: Path) -> None:
-    import os
-    import signal
-    import subprocess
-    import sys
-    import time
-
-    import psutil
-
-    from tests.processes import environment
-
-    script = (
-        "import os, sys, time\n"
-        "from pathlib import Path\n"
-        "from automl.tracking.curves import plot_learning_curves, plotter\n"
-        "pool = plotter()\n"
-        "png = pool.submit(plot_learning_curves, [{'loss': 1.0}], "
-        f"Path({str(tmp_path)!r}) / 'c.png', 'one epoch').result()\n"
-        "print(pool.submit(os.getpid).result(), flush=True)\n"
-        "time.sleep(60)\n"
-    )
-    parent = subprocess.Popen(
-        [sys.executable, "-c", script], stdout=subprocess.PIPE, text=True, env=environment(tmp_path)
-    )
-    assert parent.stdout is not None
-    plotter = int(parent.stdout.readline())
-    assert plotter != parent.pid and psutil.Process(plotter).ppid() == parent.pid
-    # Lower priority than the worker: on busy cores the trials get the CPU first.
-    assert psutil.Process(plotter).nice() == min(psutil.Process(parent.pid).nice() + 10, 19)
-    assert (tmp_path / "c.png").read_bytes().startswith(PNG)  # drawn by the plotter
-    os.kill(parent.pid, signal.SIGKILL)
-    parent.wait()
-    end = time.time() + 10
-    while psutil.pid_exists(plotter) and psutil.Process(plotter).status() != "zombie":
-        assert time.time() < end, "the plotter outlived its parent"
-        time.sleep(0.1)

@@ -1,0 +1,144 @@
+"""Retrying the trials of dead workers with real processes on a real journal, and the stale
+heartbeats of a database storage."""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import optuna
+import pytest
+
+from automl.run.recovery import (
+    MAX_DEATHS,
+    fail_stale,
+    reap_dead_workers,
+    stale_trial_ids,
+    this_worker,
+)
+from automl.run.storage import open_storage
+from automl.run.study import counted, superseded, work_left
+from tests.processes import GRID, environment
+
+# ---- Retrying the trials of dead workers, on a real journal ---------------------------
+
+
+def _dead_worker() -> dict:
+    """The identity of a worker process that has exited (a real one, not made up)."""
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            (
+                "import json; from automl.run.recovery import this_worker; "
+                "print(json.dumps(this_worker()))"
+            ),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        env=environment(Path.cwd()),
+    ).stdout
+    return json.loads(out)
+
+
+def _running_trial(study: optuna.Study, worker: dict) -> optuna.trial.FrozenTrial:
+    trial = study.ask()
+    trial.suggest_categorical("learning_rate", GRID["learning_rate"])
+    trial.suggest_categorical("width", GRID["width"])
+    trial.set_user_attr("worker", worker)
+    return study._storage.get_trial(trial._trial_id)
+
+
+def _reap(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
+    """`reap_dead_workers` on the study's own storage."""
+    return reap_dead_workers(study, study._storage)
+
+
+@pytest.fixture
+def grid_study(tmp_path) -> optuna.Study:
+    return optuna.create_study(
+        study_name="reap",
+        storage=open_storage(str(tmp_path / "s.journal")),
+        sampler=optuna.samplers.GridSampler(GRID, seed=0),
+    )
+
+
+def test_a_dead_workers_trial_is_failed_with_its_reason_and_retried_as_it_was(grid_study):
+    dead = _dead_worker()
+    first = _running_trial(grid_study, dead)
+    reaped = _reap(grid_study)
+    assert [t.number for t in reaped] == [first.number]
+    all_trials = grid_study.get_trials()
+    failed, retry = all_trials
+    assert failed.state.name == "FAIL"
+    assert (
+        f"worker process {dead['pid']} on {socket.gethostname()} died"
+        in (failed.user_attrs["fail_reason"])
+    )
+    assert failed.user_attrs["fail_reason"].endswith("retried with the same parameters")
+    assert retry.state.name == "WAITING" and retry.params == failed.params
+    assert retry.system_attrs["grid_id"] == failed.system_attrs["grid_id"]  # same grid cell
+    assert retry.system_attrs["retry_history"] == [failed.number]
+    assert "fail_reason" not in retry.user_attrs
+    # The retry takes the failure's place in the budget, and is work still to do.
+    assert superseded(all_trials) == {failed.number}
+    assert counted(all_trials) == 1 and work_left(all_trials, 1) == 1
+    assert _reap(grid_study) == []  # once only
+
+
+def test_live_workers_and_other_machines_trials_are_left_running(grid_study):
+    me = this_worker()
+    elsewhere = {**_dead_worker(), "host": "another-machine"}
+    reused_pid = {**me, "started": me["started"] - 100}  # this pid, but another process's
+    _running_trial(grid_study, me)
+    _running_trial(grid_study, elsewhere)
+    third = _running_trial(grid_study, reused_pid)
+    assert [t.number for t in _reap(grid_study)] == [third.number]
+    states = [t.state.name for t in grid_study.get_trials()]
+    assert states == ["RUNNING", "RUNNING", "FAIL", "WAITING"]
+
+
+def test_parameters_that_keep_killing_workers_are_given_up(grid_study):
+    dead = _dead_worker()
+    first = _running_trial(grid_study, dead)
+    for _ in range(MAX_DEATHS):
+        assert _reap(grid_study)
+        retry = grid_study.ask()  # a worker pops the retry, and dies too
+        assert retry.params == first.params
+        retry.set_user_attr("worker", dead)
+    _reap(grid_study)
+    all_trials = grid_study.get_trials()
+    last = all_trials[-1]
+    assert last.state.name == "FAIL"
+    assert "not retried" in last.user_attrs["fail_reason"]
+    assert not [t for t in all_trials if t.state.name in ("WAITING", "RUNNING")]
+    assert counted(all_trials) == 1  # the give-up counts once
+
+
+@pytest.mark.filterwarnings(
+    "ignore:Argument ``heartbeat_interval`` is an experimental feature",
+    "ignore:Heartbeat of storage is supposed to be used with Study.optimize",
+)
+def test_the_private_stale_trial_query_still_answers_as_fail_stale_needs(tmp_path):
+    """`fail_stale` relies on RDBStorage._get_stale_trial_ids, which Optuna keeps private: this
+    fails loudly when an Optuna release renames it or changes what it returns."""
+    storage = optuna.storages.RDBStorage(
+        f"sqlite:///{tmp_path / 'stale.db'}", heartbeat_interval=1, grace_period=1
+    )
+    study = optuna.create_study(study_name="stale", storage=storage)
+    study_id = storage.get_study_id_from_name("stale")
+    trial = study.ask()
+    trial_id = storage.get_trial_id_from_study_id_trial_number(study_id, trial.number)
+    storage.record_heartbeat(trial_id)
+    assert stale_trial_ids(storage, study_id) == []
+    time.sleep(2.5)  # SQLite's clock has whole seconds
+    assert stale_trial_ids(storage, study_id) == [trial_id]
+    (failed,) = fail_stale(study, storage)
+    assert failed.number == trial.number and failed.state.name == "FAIL"
+    assert failed.user_attrs["fail_reason"].startswith("no heartbeat for")
+    assert [t.state.name for t in study.get_trials()] == ["FAIL", "WAITING"]
