@@ -1,7 +1,9 @@
-"""The `automl` command line. Each command parses, calls one function, prints, exits.
+"""The command line's arguments and options, their shell completions, and `user_errors`.
 
-Heavy imports (TensorFlow, MLflow, Optuna) happen inside the commands that need them, so
-`automl --help` and `automl validate` answer at once.
+Every option a command takes is declared here once, with its help text; completions offer
+names from spec's tables, so those tables stay the one list of names. Nothing here reads a
+storage: completing a study name does, so `app.py` hands that lister in behind its lazy
+boundary.
 """
 
 from __future__ import annotations
@@ -9,16 +11,19 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import typer
 
 from automl.errors import AutomlError
-
-if TYPE_CHECKING:
-    pass
+from automl.spec.schema import DATASETS, PARAMS, PRUNERS, SAMPLERS, TOP_LEVEL
 
 F = TypeVar("F", bound=Callable[..., Any])
+Completion = Callable[[str], list[str]]
+
+# MLflow's defaults start several server workers, a job runner and its consumers; one worker
+# without the job runner serves one person's browser in a fraction of the memory.
+MLFLOW_WORKERS = 1
 
 
 def user_errors(func: F) -> F:
@@ -43,52 +48,46 @@ def complete_spec_files(incomplete: str) -> list[str]:
     return sorted(f for f in found if f.startswith(incomplete))
 
 
-def complete_study_names(incomplete: str) -> list[str]:
-    """Studies in the default storage, for completion; local files only, so it never waits on
-    a server, and nothing at all when the storage cannot be read."""
-    from automl.uris import default_storage, is_url
-
-    storage = default_storage()
-    if is_url(storage) and not storage.startswith("sqlite:///"):
-        return []
-    try:
-        import optuna
-
-        from automl.run.storage import open_storage
-
-        optuna.logging.set_verbosity(optuna.logging.ERROR)
-        names = optuna.get_all_study_names(storage=open_storage(storage, must_exist=True))
-    except Exception:  # noqa: BLE001 - completion must never print a traceback into a shell
-        return []
-    return sorted(n for n in names if n.startswith(incomplete))
-
-
-def complete_set(incomplete: str) -> list[str]:
-    """--set: the fields of a study file as KEY=, and existing study names after name=."""
-    from automl.spec.schema import PARAMS, TOP_LEVEL
-
+def complete_set(incomplete: str, study_names: Callable[[], list[str]]) -> list[str]:
+    """--set: the fields of a study file as KEY=, and `study_names()` after name=."""
     if incomplete.startswith("name="):
-        return [f"name={n}" for n in complete_study_names(incomplete.removeprefix("name="))]
+        typed = incomplete.removeprefix("name=")
+        return [f"name={n}" for n in sorted(study_names()) if n.startswith(typed)]
     keys = [f"{k}=" for k in TOP_LEVEL if k != "params"] + [f"params.{p}=" for p in PARAMS]
     return [k for k in keys if k.startswith(incomplete)]
 
+
+def choices(names: Iterable[str]) -> Completion:
+    """Completion from one of spec's tables."""
+    return lambda incomplete: [n for n in names if n.startswith(incomplete)]
+
+
+def set_option(completion: Completion) -> Any:
+    """--set KEY=VALUE; its completion reads the storage, so `app.py` supplies it."""
+    return typer.Option(
+        "--set",
+        metavar="KEY=VALUE",
+        help="Override a field of the file for this command (repeatable): epochs=3, "
+        "name=other, sampler.seed=1, params.learning_rate=1e-4..1e-1:log (the --param syntax "
+        "of `automl new`)",
+        autocompletion=completion,
+    )
+
+
+def gpu_ids(gpus: str | None) -> list[str] | None:
+    """--gpus 0,1 as a list of ids; None (all GPUs) when the option is not given."""
+    if gpus is None:
+        return None
+    return [g.strip() for g in gpus.split(",") if g.strip()]
+
+
+# ---------------------------------------------------------------------------- shared
 
 SpecPath = Annotated[
     Path,
     typer.Argument(
         help="A study file (YAML), e.g. studies/digits_quick.yaml",
         autocompletion=complete_spec_files,
-    ),
-]
-SetOpt = Annotated[
-    list[str] | None,
-    typer.Option(
-        "--set",
-        metavar="KEY=VALUE",
-        help="Override a field of the file for this command (repeatable): epochs=3, "
-        "name=other, sampler.seed=1, params.learning_rate=1e-4..1e-1:log (the --param syntax "
-        "of `automl new`)",
-        autocompletion=complete_set,
     ),
 ]
 StorageOpt = Annotated[
@@ -106,16 +105,73 @@ TrackingOpt = Annotated[
         help="MLflow tracking URI. Default: $MLFLOW_TRACKING_URI, else sqlite:///./mlflow.db",
     ),
 ]
+StudyName = Annotated[str, typer.Argument(help="The study's name (see `automl studies`)")]
 
+# ---------------------------------------------------------------------------- run
 
-def _choices(names: Iterable[str]) -> Callable[[str], list[str]]:
-    """Completion from one of spec's tables, which stay the one list of names."""
-    return lambda incomplete: [n for n in names if n.startswith(incomplete)]
+TrialsOpt = Annotated[
+    int | None, typer.Option(min=1, help="Total trials for the study (all workers)")
+]
+WorkersOpt = Annotated[int, typer.Option(min=1, help="Worker processes on this machine")]
+GpusOpt = Annotated[
+    str | None, typer.Option(help="GPU ids to spread workers over, e.g. 0,1 (default: all)")
+]
 
+# ---------------------------------------------------------------------------- new
+
+NameArg = Annotated[str, typer.Argument(help="The study's name (its Optuna study name)")]
+DatasetOpt = Annotated[
+    str,
+    typer.Option(
+        help=f"{', '.join(d for d in DATASETS if d not in ('folder', 'npz'))}, an .npz "
+        "file, or a folder with one folder of images per class",
+        autocompletion=choices(DATASETS),
+    ),
+]
+SamplerOpt = Annotated[
+    str, typer.Option(help=", ".join(SAMPLERS), autocompletion=choices(SAMPLERS))
+]
+PrunerOpt = Annotated[
+    str | None,
+    typer.Option(
+        help=f"{', '.join(PRUNERS)} (default: median, after 2 epochs and 5 trials)",
+        autocompletion=choices(PRUNERS),
+    ),
+]
+NewTrialsOpt = Annotated[
+    int | None,
+    typer.Option(help="Total trials (default: suited to the data set; grid: its size)"),
+]
+NewEpochsOpt = Annotated[
+    int | None,
+    typer.Option(help="The most epochs a trial trains (default: suited to the data set)"),
+]
+ParamOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--param",
+        metavar="NAME=VALUE",
+        help="A hyperparameter (repeatable): depth=2, learning_rate=0.1,0.01,0.001, "
+        "learning_rate=1e-4..1e-1:log, beta_2=0.99..0.9995:log1m, add :num=N or :step=S to "
+        "a range. Default: the lesson's space (grid: its 3x3 grid of α and β1)",
+    ),
+]
+NewOutOpt = Annotated[
+    Path | None, typer.Option(help="Where to write it (default: studies/NAME.yaml)")
+]
+ForceOpt = Annotated[bool, typer.Option(help="Overwrite the file if it exists")]
 
 # ---------------------------------------------------------------------------- results
 
-StudyName = Annotated[str, typer.Argument(help="The study's name (see `automl studies`)")]
+TopOpt = Annotated[int, typer.Option(min=1, help="How many of the best trials to list")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object")]
+ReportOutOpt = Annotated[Path, typer.Option(help="Folder to write <study>.html into")]
+ModelOutOpt = Annotated[Path, typer.Option(help="The model file to write, e.g. best.keras")]
+RetrainOpt = Annotated[
+    bool, typer.Option(help="Train the best trial again even if its model was saved")
+]
+
+# ---------------------------------------------------------------------------- servers
 
 HostOpt = Annotated[
     str,
@@ -123,4 +179,15 @@ HostOpt = Annotated[
         help="Interface to listen on. Beyond 127.0.0.1 anyone who reaches it can read and change "
         "your studies: put a reverse proxy with authentication in front"
     ),
+]
+PortOpt = Annotated[int, typer.Option(min=1, max=65535, help="Port to listen on")]
+ArtifactDirOpt = Annotated[
+    Path | None,
+    typer.Option(
+        help="Optuna artifact folder (learning curves). Default: $AUTOML_ARTIFACTS, else "
+        "automl-artifacts beside the storage file"
+    ),
+]
+ServerWorkersOpt = Annotated[
+    int, typer.Option(min=1, help="Server worker processes (each ~250 MB)")
 ]

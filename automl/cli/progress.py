@@ -1,4 +1,5 @@
-"""The live view of a running study: a progress bar over the budget and a line per trial."""
+"""`automl run`'s live view: a progress bar over the study's budget and a line per finished
+trial, drawn on stderr from the trials of every worker."""
 
 from __future__ import annotations
 
@@ -9,8 +10,10 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn
 from rich.progress import Progress as RichProgress
 
+from automl.keys import EPOCHS_ATTR, FAIL_REASON_ATTR, HYPERPARAMETERS_ATTR
 from automl.ranking import rank
 from automl.results.text import format_hyperparameters
+from automl.run.study import states
 from automl.spec.schema import StudySpec
 
 if TYPE_CHECKING:
@@ -44,8 +47,6 @@ class Progress:
     def update(self, trials: Sequence[FrozenTrial]) -> None:
         if self._bar is None or self._spec is None:
             return
-        from automl.run.study import states
-
         spec = self._spec
         searched = [p.name for p in spec.searched]
         for t in trials:
@@ -66,8 +67,8 @@ class Progress:
 
     def _line(self, t: FrozenTrial, searched: list[str]) -> str:
         assert self._spec is not None
-        hp = format_hyperparameters(t.user_attrs.get("hyperparameters", t.params), searched)
-        epochs = t.user_attrs.get("epochs", len(t.intermediate_values))
+        hp = format_hyperparameters(t.user_attrs.get(HYPERPARAMETERS_ATTR, t.params), searched)
+        epochs = t.user_attrs.get(EPOCHS_ATTR, len(t.intermediate_values))
         if t.state.name == "COMPLETE":
             what = f"{self._spec.metric} {t.value:.4f} after {epochs} epoch{'s' * (epochs != 1)}"
         elif t.state.name == "PRUNED":
@@ -75,7 +76,7 @@ class Progress:
             shown = f" ({self._spec.metric} {last:.4f})" if last is not None else ""
             what = f"pruned at epoch {epochs}{shown}"
         else:
-            what = f"failed: {t.user_attrs.get('fail_reason', 'no reason recorded')}"
+            what = f"failed: {t.user_attrs.get(FAIL_REASON_ATTR, 'no reason recorded')}"
         return f"trial {t.number:>3} {t.state.name:<8} {what}  {hp}"
 
     def stop(self) -> None:

@@ -35,8 +35,8 @@ class Suited:
 
 
 # Each block halves the image, so 8x8 digits run out of pixels after 3 blocks; 28x28 and 32x32
-# images take one more. Only digits' row was run (20 trials, best 0.989); the others are
-# starting points: more images per epoch need fewer epochs, harder classes wider models.
+# images take one more. Only digits' row has been run as a study; the others are starting
+# points: more images per epoch need fewer epochs, harder classes wider models.
 SUITED: dict[str, Suited] = {
     "digits": Suited(epochs=10, trials=20, depth=(1, 3), width=(8, 64)),
     "mnist": Suited(epochs=5, trials=20, depth=(1, 3), width=(16, 128)),
@@ -48,9 +48,9 @@ SUITED: dict[str, Suited] = {
 ANY_IMAGES = Suited(epochs=10, trials=20, depth=(1, 4), width=(8, 128))
 
 # Batch-normalized models can score near chance in their first epoch while BN's moving averages
-# settle, so the median pruner waits two epochs and five trials before it judges. Measured on
-# digits with the default space (seed 0): plain `median` pruned trial 5 (BN) at epoch 1 with
-# 0.10 validation accuracy; with this warm-up the same trial finished at 0.989, the study's best.
+# settle, so the median pruner waits two epochs and five trials before it judges: on digits
+# with the default space, plain `median` pruned at its first epoch the BN trial that, given
+# this warm-up, became the study's best.
 DEFAULT_PRUNER: dict[str, Any] = {"name": "median", "n_startup_trials": 5, "n_warmup_steps": 2}
 
 LESSON_GRID: dict[str, Any] = {"learning_rate": [0.1, 0.01, 0.001], "beta_1": [0.8, 0.88, 0.9]}
@@ -142,6 +142,23 @@ def render(raw: dict[str, Any], spec: StudySpec, path: Path) -> str:
         lines.append(f"  # {PARAMS[pname].doc}; {how[pname]}")
         lines.append(f"  {pname}: {_flow(value)}")
     return "\n".join(lines) + "\n"
+
+
+def new_study(
+    name: str,
+    dataset: str,
+    sampler: str,
+    pruner: str | None,
+    trials: int | None,
+    epochs: int | None,
+    params: list[str] | None,
+    out: Path | None,
+    force: bool,
+) -> tuple[Path, StudySpec]:
+    """`automl new`: write the study file (to studies/NAME.yaml unless `out` names another)."""
+    path = out if out is not None else Path("studies") / f"{name}.yaml"
+    raw = study_raw(name, dataset, sampler, pruner, trials, epochs, params)
+    return path, write_study(path, raw, force=force)
 
 
 def write_study(path: Path, raw: dict[str, Any], force: bool = False) -> StudySpec:

@@ -24,19 +24,26 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
-from typing import TYPE_CHECKING
+
+import psutil
+import sqlalchemy
 
 from automl.errors import AutomlError, first_line
+from automl.run.storage import open_storage
 from automl.tracking.artifacts import artifact_dir
-from automl.uris import LOOPBACK, default_storage, is_url, sqlite_path
+from automl.uris import (
+    LOOPBACK,
+    default_storage,
+    default_tracking_uri,
+    is_server,
+    is_url,
+    sqlite_path,
+    storage_label,
+)
 
-if TYPE_CHECKING:
-    import psutil
+# How long a server may take to listen, and to stop once signalled.
 READY_SECONDS = 120.0
 STOP_SECONDS = 10.0
-# MLflow's defaults start 4 workers, a job runner and 7 consumers (~2.4 GB); one worker
-# without the job runner is 2 processes and ~500 MB, plenty for one person's browser.
-MLFLOW_WORKERS = 1
 EXPOSED_NOTE = (
     "note: listening on {host}, beyond this machine; neither UI has logins, so anyone who "
     "reaches port {port} can read and change your studies. Put a reverse proxy with "
@@ -71,8 +78,6 @@ def dashboard(
 
 def mlflow_ui(tracking_uri: str | None, host: str, port: int, workers: int, echo: Echo) -> None:
     """Serve the MLflow UI on the tracking store until Ctrl-C (a server URI is already one)."""
-    from automl.uris import default_tracking_uri, is_server
-
     uri = tracking_uri or default_tracking_uri()
     if is_server(uri):
         check_server(uri)
@@ -82,8 +87,7 @@ def mlflow_ui(tracking_uri: str | None, host: str, port: int, workers: int, echo
 
 
 def dashboard_service(storage: str, host: str, port: int, artifacts: Path | None) -> Service:
-    from automl.run.storage import open_storage
-
+    """optuna-dashboard on an existing storage, with the Optuna artifact folder beside it."""
     check_port(host, port)
     open_storage(storage, must_exist=True)  # a missing file or an unreachable database
     folder = artifacts or artifact_dir(storage)
@@ -101,6 +105,7 @@ def dashboard_service(storage: str, host: str, port: int, artifacts: Path | None
 
 
 def mlflow_service(tracking_uri: str, host: str, port: int, workers: int) -> Service:
+    """`mlflow server` on an existing tracking store, keeping artifacts beside a SQLite file."""
     check_port(host, port)
     check_store(tracking_uri)
     argv = [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", tracking_uri]
@@ -143,10 +148,6 @@ def check_store(tracking_uri: str) -> None:
         return
     scheme = tracking_uri.split("://", 1)[0].split("+", 1)[0] if "://" in tracking_uri else ""
     if scheme in ("postgresql", "mysql", "mssql"):
-        import sqlalchemy
-
-        from automl.uris import storage_label
-
         try:
             engine = sqlalchemy.create_engine(tracking_uri)
             with engine.connect():
@@ -193,8 +194,6 @@ def serve(service: Service, echo: Echo) -> None:
 
 def stop(proc: subprocess.Popen[bytes]) -> None:
     """Stop the child's whole process group: the MLflow server runs its workers as children."""
-    import psutil
-
     try:
         family = [psutil.Process(proc.pid), *psutil.Process(proc.pid).children(recursive=True)]
     except psutil.NoSuchProcess:
@@ -214,8 +213,6 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
 
 
 def _alive(process: psutil.Process) -> bool:
-    import psutil
-
     try:
         return process.is_running() and process.status() != psutil.STATUS_ZOMBIE
     except psutil.NoSuchProcess:

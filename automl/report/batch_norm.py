@@ -1,11 +1,8 @@
-"""A study as one self-contained HTML page of plotly figures, and the batch-norm analysis.
+"""The lesson's claim, checked on one study: batch normalization allows higher learning
+rates and converges in fewer epochs.
 
-The page embeds plotly's JavaScript, so it opens offline and can travel as an MLflow
-artifact. Optuna's own plots read `trial.params`, where a log1m range is stored as
-`one_minus_<name>`; they are drawn from a copy of the study with β put back as β.
-
-`batch_norm_analysis` is pure (trials in, plain data out): it checks the lesson's claim that
-batch normalization allows higher learning rates and converges in fewer epochs.
+`batch_norm_analysis` is pure (trials in, plain data out), so `automl report` and
+benchmarks/lesson_claims.py reach the same verdicts from the same trials.
 """
 
 from __future__ import annotations
@@ -14,7 +11,7 @@ import math
 import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from automl.keys import FAIL_REASON_ATTR
 from automl.ranking import rank
@@ -29,11 +26,6 @@ if TYPE_CHECKING:
 # when training reached 80% of the best (on digits, a collapsed model sits at 0.10).
 TARGET_FRACTION = 0.95
 TOLERANCE_FRACTION = 0.8
-# Fewer complete trials than this make importances a rough guess; the page says so.
-FEW_TRIALS = 10
-
-
-# ---------------------------------------------------------------------------- BN analysis
 
 
 @dataclass(frozen=True)
@@ -90,6 +82,27 @@ class BatchNormFindings:
         )
 
 
+@dataclass(frozen=True)
+class Goals:
+    """The two values the analysis measures against, from the study's best value."""
+
+    direction: str
+    target: float  # "converged": the curve reached it
+    threshold: float  # "tolerated": training at that learning rate reached it
+
+    @classmethod
+    def of(
+        cls, best: float, direction: str, target_fraction: float, tolerance_fraction: float
+    ) -> Goals:
+        """Fractions of the best value when maximizing; their inverse when minimizing."""
+        if direction == "maximize":
+            return cls(direction, best * target_fraction, best * tolerance_fraction)
+        return cls(direction, best / target_fraction, best / tolerance_fraction)
+
+    def reaches(self, value: float, goal: float) -> bool:
+        return value >= goal if self.direction == "maximize" else value <= goal
+
+
 def batch_norm_analysis(
     trials: Sequence[FrozenTrial],
     direction: str,
@@ -99,56 +112,14 @@ def batch_norm_analysis(
 ) -> BatchNormFindings | None:
     """Compare the trials with and without BN; None when batch_norm did not vary."""
     finished = [t for t in trials if t.state.name in ("COMPLETE", "PRUNED", "FAIL")]
-    settings = {bool(hyperparameters(t).get("batch_norm")) for t in finished}
+    settings = {_uses_batch_norm(t) for t in finished}
     ranking = rank(finished, direction)
     if settings != {True, False} or not ranking:
         return None
-    maximize = direction == "maximize"
     best = float(ranking[0].value or 0.0)
-    target = best * target_fraction if maximize else best / target_fraction
-    threshold = best * tolerance_fraction if maximize else best / tolerance_fraction
-
-    def reaches(value: float, goal: float) -> bool:
-        return value >= goal if maximize else value <= goal
-
-    def stats(bn: bool) -> SettingStats:
-        mine = [t for t in finished if bool(hyperparameters(t).get("batch_norm")) == bn]
-        top = rank(mine, direction)
-        epochs = [
-            e for e in (_epochs_to(t, lambda v: reaches(v, target)) for t in mine) if e is not None
-        ]
-        tolerated, failed, undecided = [], [], []
-        for t in mine:
-            lr = hyperparameters(t).get("learning_rate")
-            if lr is None:
-                continue
-            peak = best_reached(t, direction)
-            reached = peak is not None and reaches(peak, threshold)
-            if t.state.name == "FAIL":
-                # Only a diverged trial speaks about the learning rate; a dead worker does not.
-                if "diverged" in str(t.user_attrs.get(FAIL_REASON_ATTR, "")):
-                    failed.append(float(lr))
-            elif reached:
-                tolerated.append(float(lr))
-            elif t.state.name == "COMPLETE":
-                failed.append(float(lr))
-            else:
-                undecided.append(float(lr))
-        return SettingStats(
-            batch_norm=bn,
-            trials=len(mine),
-            complete=len(top),
-            best_value=float(top[0].value or 0.0) if top else None,
-            best_trial=top[0].number if top else None,
-            reached_target=len(epochs),
-            fewest_epochs=min(epochs) if epochs else None,
-            median_epochs=statistics.median(epochs) if epochs else None,
-            tolerated_lrs=sorted(tolerated),
-            failed_lrs=sorted(failed),
-            undecided_lrs=sorted(undecided),
-        )
-
-    with_bn, without_bn = stats(True), stats(False)
+    goals = Goals.of(best, direction, target_fraction, tolerance_fraction)
+    with_bn = setting_stats([t for t in finished if _uses_batch_norm(t)], True, goals)
+    without_bn = setting_stats([t for t in finished if not _uses_batch_norm(t)], False, goals)
     faster, faster_why = _faster_verdict(with_bn, without_bn)
     lrs = {float(hyperparameters(t).get("learning_rate", math.nan)) for t in finished}
     higher, higher_why = _learning_rate_verdict(with_bn, without_bn, len(lrs - {math.nan}) > 1)
@@ -156,8 +127,8 @@ def batch_norm_analysis(
         metric=metric,
         direction=direction,
         best_value=best,
-        target=target,
-        threshold=threshold,
+        target=goals.target,
+        threshold=goals.threshold,
         with_bn=with_bn,
         without_bn=without_bn,
         faster=faster,
@@ -167,9 +138,59 @@ def batch_norm_analysis(
     )
 
 
-def _epochs_to(t: FrozenTrial, reached: Any) -> int | None:
+def setting_stats(mine: Sequence[FrozenTrial], batch_norm: bool, goals: Goals) -> SettingStats:
+    """How the finished trials of one setting (all with BN, or all without) did."""
+    top = rank(mine, goals.direction)
+    epochs = [e for e in (_epochs_to(t, goals) for t in mine) if e is not None]
+    tolerated, failed, undecided = _learning_rates(mine, goals)
+    return SettingStats(
+        batch_norm=batch_norm,
+        trials=len(mine),
+        complete=len(top),
+        best_value=float(top[0].value or 0.0) if top else None,
+        best_trial=top[0].number if top else None,
+        reached_target=len(epochs),
+        fewest_epochs=min(epochs) if epochs else None,
+        median_epochs=statistics.median(epochs) if epochs else None,
+        tolerated_lrs=sorted(tolerated),
+        failed_lrs=sorted(failed),
+        undecided_lrs=sorted(undecided),
+    )
+
+
+def _learning_rates(
+    mine: Sequence[FrozenTrial], goals: Goals
+) -> tuple[list[float], list[float], list[float]]:
+    """The trials' learning rates, sorted into tolerated, failed and undecided."""
+    tolerated: list[float] = []
+    failed: list[float] = []
+    undecided: list[float] = []
+    for t in mine:
+        lr = hyperparameters(t).get("learning_rate")
+        if lr is None:
+            continue
+        peak = best_reached(t, goals.direction)
+        if t.state.name == "FAIL":
+            # Only a diverged trial speaks about the learning rate; a dead worker does not.
+            if "diverged" in str(t.user_attrs.get(FAIL_REASON_ATTR, "")):
+                failed.append(float(lr))
+        elif peak is not None and goals.reaches(peak, goals.threshold):
+            tolerated.append(float(lr))
+        elif t.state.name == "COMPLETE":
+            failed.append(float(lr))
+        else:
+            undecided.append(float(lr))
+    return tolerated, failed, undecided
+
+
+def _uses_batch_norm(t: FrozenTrial) -> bool:
+    return bool(hyperparameters(t).get("batch_norm"))
+
+
+def _epochs_to(t: FrozenTrial, goals: Goals) -> int | None:
+    """The first epoch whose value reached the target; None when none did."""
     for step in sorted(t.intermediate_values):
-        if reached(t.intermediate_values[step]):
+        if goals.reaches(t.intermediate_values[step], goals.target):
             return int(step)
     return None
 
@@ -207,7 +228,7 @@ def _learning_rate_verdict(
     hi_bn, hi_plain = bn.max_tolerated_lr, plain.max_tolerated_lr
     why = (
         f"highest tolerated learning rate {show(hi_bn)} with BN vs {show(hi_plain)} without; "
-        f"failed at {_lrs(bn.failed_lrs)} with BN and {_lrs(plain.failed_lrs)} without"
+        f"failed at {format_lrs(bn.failed_lrs)} with BN and {format_lrs(plain.failed_lrs)} without"
     )
     if hi_bn is not None and (hi_plain is None or hi_bn > hi_plain):
         if any((hi_plain or 0.0) < lr <= hi_bn for lr in plain.failed_lrs):
@@ -220,11 +241,13 @@ def _learning_rate_verdict(
     return "inconclusive", why
 
 
-def _lrs(values: list[float]) -> str:
+def format_lrs(values: list[float]) -> str:
+    """Learning rates as a list a reader scans, or "none"."""
     return ", ".join(show(v) for v in values) if values else "none"
 
 
 def best_reached(t: FrozenTrial, direction: str) -> float | None:
+    """The best finite value on the trial's curve; None when it has none."""
     values = [v for v in t.intermediate_values.values() if math.isfinite(v)]
     if not values:
         return None

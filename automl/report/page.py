@@ -1,11 +1,7 @@
-"""A study as one self-contained HTML page of plotly figures, and the batch-norm analysis.
+"""A study as one self-contained HTML page, written to a folder and logged to MLflow.
 
 The page embeds plotly's JavaScript, so it opens offline and can travel as an MLflow
-artifact. Optuna's own plots read `trial.params`, where a log1m range is stored as
-`one_minus_<name>`; they are drawn from a copy of the study with β put back as β.
-
-`batch_norm_analysis` is pure (trials in, plain data out): it checks the lesson's claim that
-batch normalization allows higher learning rates and converges in fewer epochs.
+artifact: the study's parent run keeps it under report/.
 """
 
 from __future__ import annotations
@@ -15,30 +11,30 @@ import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+
+import optuna
+import plotly.offline
+from mlflow.exceptions import MlflowException
 
 from automl.errors import first_line
+from automl.keys import TEST_ACCURACY
 from automl.report.batch_norm import (
-    FEW_TRIALS,
     TARGET_FRACTION,
     BatchNormFindings,
-    _lrs,
     batch_norm_analysis,
+    format_lrs,
 )
-from automl.report.figures import _varied, batch_norm_figures, display_study, learning_curves
+from automl.report.figures import study_figures
 from automl.results.query import BestReport, load_study, summarize
 from automl.search.space import show
+from automl.tracking.study_run import client_for
 from automl.uris import missing_sqlite_store
-
-if TYPE_CHECKING:
-    pass
-
-
-# ---------------------------------------------------------------------------- the page
 
 
 @dataclass(frozen=True)
 class Section:
+    """One figure's part of the page."""
+
     key: str
     title: str
     body: str  # HTML
@@ -54,99 +50,40 @@ class Report:
     mlflow: str = ""  # where the page was logged in MLflow, or why not
     batch_norm: BatchNormFindings | None = None
 
+    def lines(self) -> list[str]:
+        """What `automl report` prints about it."""
+        out = [f"wrote {self.path} ({len(self.figures)} figures)"]
+        if self.batch_norm is not None:
+            out.append(self.batch_norm.summary)
+        out += [f"  not shown: {note}" for note in self.notes]
+        return [*out, self.mlflow]
+
 
 def write_report(
     storage_url: str, name: str, out_dir: Path, tracking_uri: str | None = None, top: int = 10
 ) -> Report:
     """Write `<out_dir>/<study>.html` and log it to the study's MLflow parent run."""
-    import optuna
-    import plotly.offline
-
     optuna.logging.set_verbosity(optuna.logging.ERROR)
     study = load_study(storage_url, name)
     summary = summarize(study, top=top)  # refuses a study without a complete trial
     metric = summary.metric or "value"
-    shown = display_study(study)
-    n_complete = summary.states.get("COMPLETE", 0)
-    report = Report(path=out_dir / f"{_file_name(name)}.html")
-    figures: list[tuple[str, str, Any]] = []
-
-    def note(text: str) -> None:
-        report.notes.append(text)
-
-    figures.append(
-        (
-            "history",
-            "Optimization history",
-            optuna.visualization.plot_optimization_history(shown, target_name=metric),
-        )
-    )
-    figures.append(("curves", "Learning curves", learning_curves(study, metric)))
-    params = [p for p in summary.searched if _varied(shown, p)]
-    if params:
-        figures.append(
-            (
-                "parallel",
-                "Parallel coordinates",
-                optuna.visualization.plot_parallel_coordinate(
-                    shown, params=params, target_name=metric
-                ),
-            )
-        )
-    else:
-        note("Parallel coordinates, slices, importances: no hyperparameter varied.")
-    if params and n_complete >= 2:
-        try:
-            fig = optuna.visualization.plot_param_importances(
-                shown, params=params, target_name=metric
-            )
-            figures.append(("importances", "Hyperparameter importances", fig))
-            if n_complete < FEW_TRIALS:
-                note(
-                    f"Importances rest on {n_complete} complete trials: a rough guess below "
-                    f"{FEW_TRIALS}."
-                )
-        except (ValueError, RuntimeError) as exc:
-            note(f"Importances could not be computed: {exc}")
-    elif params:
-        note("Importances need at least 2 complete trials; this study has 1.")
-    if _varied(shown, "learning_rate") and _varied(shown, "beta_1"):
-        figures.append(
-            (
-                "contour",
-                "Learning rate × β1",
-                optuna.visualization.plot_contour(
-                    shown, params=["learning_rate", "beta_1"], target_name=metric
-                ),
-            )
-        )
-    else:
-        note("Contour of learning rate × β1: needs both searched, each with 2+ values.")
-    if params:
-        figures.append(
-            (
-                "slices",
-                "Slices",
-                optuna.visualization.plot_slice(shown, params=params, target_name=metric),
-            )
-        )
     findings = batch_norm_analysis(
         study.get_trials(deepcopy=False), summary.direction, metric=metric
     )
-    report.batch_norm = findings
-    if findings is not None:
-        figures += batch_norm_figures(study, findings)
-    else:
-        note("Batch-normalization view: batch_norm did not vary in this study.")
-
+    figures, notes = study_figures(study, summary, findings)
     sections = [
         Section(
             key, title, fig.to_html(full_html=False, include_plotlyjs=False, div_id=f"fig-{key}")
         )
         for key, title, fig in figures
     ]
-    report.figures = [f"fig-{key}" for key, _, _ in figures]
-    page = _page(summary, sections, findings, report.notes, plotly.offline.get_plotlyjs())
+    report = Report(
+        path=out_dir / f"{_file_name(name)}.html",
+        figures=[f"fig-{key}" for key, _, _ in figures],
+        notes=notes,
+        batch_norm=findings,
+    )
+    page = _page(summary, sections, findings, notes, plotly.offline.get_plotlyjs())
     out_dir.mkdir(parents=True, exist_ok=True)
     report.path.write_text(page, encoding="utf-8")
     report.mlflow = log_to_mlflow(report.path, summary.mlflow_parent_run_id, tracking_uri)
@@ -165,10 +102,6 @@ def log_to_mlflow(path: Path, parent_run_id: str | None, tracking_uri: str | Non
         return "not logged to MLflow: no tracking URI"
     if missing_sqlite_store(tracking_uri):
         return f"not logged to MLflow: no MLflow store at {tracking_uri}"
-    from mlflow.exceptions import MlflowException
-
-    from automl.tracking.study_run import client_for
-
     try:
         client = client_for(tracking_uri)
         client.get_run(parent_run_id)
@@ -199,41 +132,12 @@ def _page(
     plotly_js: str,
 ) -> str:
     e = html.escape
-    b = summary.best
-    metric = summary.metric or "value"
-    states = ", ".join(f"{n} {s.lower()}" for s, n in sorted(summary.states.items()))
-    head = [
-        f"<h1>Study {e(summary.study)}</h1>",
-        f"<p>{e(summary.direction)} {e(metric)}; trials: {e(states)}.</p>",
-        f"<p>Best trial <b>{b.number}</b>: {e(metric)} <b>{e(show(b.value))}</b>, "
-        f"seed {e(show(b.seed))}, MLflow run {e(show(b.mlflow_run_id))}.</p>",
-    ]
-    if summary.test is not None:
-        head.append(
-            f"<p>Test set: trial {e(show(summary.test.get('trial')))} scored accuracy "
-            f"<b>{e(show(summary.test.get('test_accuracy')))}</b>, loss "
-            f"{e(show(summary.test.get('test_loss')))}.</p>"
-        )
-    names = summary.searched
-    rows = "".join(
-        "<tr>"
-        + "".join(
-            f"<td>{e(show(c))}</td>"
-            for c in [r.number, r.value, *(r.hyperparameters.get(n) for n in names), r.seed]
-        )
-        + f"<td>{e(show(r.epochs))}</td><td>{e(show(r.test_accuracy))}</td></tr>"
-        for r in summary.top
-    )
-    header = "".join(
-        f"<th>{e(h)}</th>" for h in ["trial", metric, *names, "seed", "epochs", "test"]
-    )
-    head.append(f"<h2>Top {len(summary.top)} trials</h2><table><tr>{header}</tr>{rows}</table>")
-    head.append(
+    body = [*_head(summary), _top_table(summary)]
+    body.append(
         "<details><summary>All hyperparameters of the best trial</summary><pre>"
-        + e(json.dumps(b.hyperparameters, indent=2))
+        + e(json.dumps(summary.best.hyperparameters, indent=2))
         + "</pre></details>"
     )
-    body = [*head]
     if findings is not None:
         body.append(_batch_norm_html(findings))
     body += [f'<section id="{e(s.key)}"><h2>{e(s.title)}</h2>{s.body}</section>' for s in sections]
@@ -247,6 +151,46 @@ def _page(
     )
 
 
+def _head(summary: BestReport) -> list[str]:
+    """The study, its trials by state, the best trial and the test score."""
+    e = html.escape
+    b = summary.best
+    metric = summary.metric or "value"
+    states = ", ".join(f"{n} {s.lower()}" for s, n in sorted(summary.states.items()))
+    head = [
+        f"<h1>Study {e(summary.study)}</h1>",
+        f"<p>{e(summary.direction)} {e(metric)}; trials: {e(states)}.</p>",
+        f"<p>Best trial <b>{b.number}</b>: {e(metric)} <b>{e(show(b.value))}</b>, "
+        f"seed {e(show(b.seed))}, MLflow run {e(show(b.mlflow_run_id))}.</p>",
+    ]
+    if summary.test is not None:
+        head.append(
+            f"<p>Test set: trial {e(show(summary.test.get('trial')))} scored accuracy "
+            f"<b>{e(show(summary.test.get(TEST_ACCURACY)))}</b>, loss "
+            f"{e(show(summary.test.get('test_loss')))}.</p>"
+        )
+    return head
+
+
+def _top_table(summary: BestReport) -> str:
+    e = html.escape
+    names = summary.searched
+    rows = "".join(
+        "<tr>"
+        + "".join(
+            f"<td>{e(show(c))}</td>"
+            for c in [r.number, r.value, *(r.hyperparameters.get(n) for n in names), r.seed]
+        )
+        + f"<td>{e(show(r.epochs))}</td><td>{e(show(r.test_accuracy))}</td></tr>"
+        for r in summary.top
+    )
+    header = "".join(
+        f"<th>{e(h)}</th>"
+        for h in ["trial", summary.metric or "value", *names, "seed", "epochs", "test"]
+    )
+    return f"<h2>Top {len(summary.top)} trials</h2><table><tr>{header}</tr>{rows}</table>"
+
+
 def _batch_norm_html(f: BatchNormFindings) -> str:
     e = html.escape
     rows = []
@@ -258,9 +202,9 @@ def _batch_norm_html(f: BatchNormFindings) -> str:
             f"{s.reached_target}",
             show(s.fewest_epochs),
             show(s.median_epochs),
-            _lrs(s.tolerated_lrs),
-            _lrs(s.failed_lrs),
-            _lrs(s.undecided_lrs),
+            format_lrs(s.tolerated_lrs),
+            format_lrs(s.failed_lrs),
+            format_lrs(s.undecided_lrs),
         ]
         rows.append("<tr>" + "".join(f"<td class='left'>{e(c)}</td>" for c in cells) + "</tr>")
     header = "".join(

@@ -14,20 +14,21 @@ import shutil
 import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, cast
+from typing import Any, cast
 
+import keras
+import optuna
+from mlflow.exceptions import MlflowException
+
+from automl.data.dataset import Dataset, load_dataset
 from automl.errors import AutomlError, StorageError, first_line
-from automl.keys import MODEL_ATTR, RUN_ID_ATTR, SEED_ATTR, SPEC_ATTR
+from automl.keys import MODEL_ATTR, RUN_ID_ATTR, SEED_ATTR, SPEC_ATTR, TEST_TRIAL
 from automl.results.query import best_trial, hyperparameters, load_study, test_result
 from automl.spec.rules import parse
 from automl.spec.schema import StudySpec
+from automl.tracking.study_run import client_for
+from automl.train.objective import Objective, Outcome, TrialFailed
 from automl.uris import missing_sqlite_store
-
-if TYPE_CHECKING:
-    import keras
-    import optuna
-
-    from automl.data.dataset import Dataset
 
 
 @dataclass(frozen=True)
@@ -49,9 +50,24 @@ class Exported:
 
     @property
     def gap(self) -> float | None:
+        """How far the retrained run's value is from the trial's (None: not retrained)."""
         if self.reproduced_value is None:
             return None
         return abs(self.reproduced_value - self.trial_value)
+
+    def lines(self) -> list[str]:
+        """What `automl export` prints about it."""
+        out = [
+            f"trial {self.trial} ({self.metric} {self.trial_value:.4f}): {self.source}: {self.why}"
+        ]
+        if self.reproduced_value is not None:
+            out.append(
+                f"  retrained with seed {self.seed}: {self.metric} {self.reproduced_value:.4f} "
+                f"(gap {self.gap:.4f} to the trial's)"
+            )
+        out.append(f"  the written model scores val_accuracy {self.val_accuracy:.4f}")
+        out.append(f"wrote {self.model_path} and {self.info_path}")
+        return out
 
 
 def training_spec(record: dict[str, Any], hp: dict[str, Any]) -> StudySpec:
@@ -84,26 +100,10 @@ def export_best(
     study = load_study(storage_url, name)
     best = best_trial(study)
     spec = stored_spec(study, best)
-    from automl.backend import load_keras
-    from automl.data.dataset import load_dataset
-
-    load_keras()
-
     data = load_dataset(spec.dataset, spec.seed or 0)
     out.parent.mkdir(parents=True, exist_ok=True)
-    reproduced: float | None = None
-    seed = best.user_attrs.get(SEED_ATTR)
-    saved = "asked to (--retrain)" if retrain else _saved_model(best, tracking_uri, out)
-    if isinstance(saved, Path):
-        source, why = "artifact", f"the model saved in MLflow run {best.user_attrs[RUN_ID_ATTR]}"
-    else:
-        source, why = "retrained", saved
-        model, reproduced, seed = retrain_trial(spec, data, best)
-        model.save(out)
-    import keras
-
-    written = keras.models.load_model(out)  # what a user will do with the file
-    val_loss, val_accuracy = _evaluate(written, data)
+    written = _write_model(best, spec, data, tracking_uri, out, retrain)
+    val_loss, val_accuracy = _evaluate(keras.models.load_model(out), data)  # as a user will
     exported = Exported(
         model_path=out,
         info_path=out.with_suffix(".json"),
@@ -111,18 +111,46 @@ def export_best(
         trial=best.number,
         metric=spec.metric,
         trial_value=float(best.value or 0.0),
-        source=source,
-        why=why,
-        reproduced_value=reproduced,
+        source=written.source,
+        why=written.why,
+        reproduced_value=written.reproduced_value,
         val_accuracy=val_accuracy,
         val_loss=val_loss,
-        seed=seed,
+        seed=written.seed,
     )
     exported.info_path.write_text(
         json.dumps(_description(exported, study, best, spec, data), indent=2) + "\n",
         encoding="utf-8",
     )
     return exported
+
+
+@dataclass(frozen=True)
+class _Written:
+    """Where the model written to `out` came from."""
+
+    source: str
+    why: str
+    reproduced_value: float | None
+    seed: int | None
+
+
+def _write_model(
+    best: optuna.trial.FrozenTrial,
+    spec: StudySpec,
+    data: Dataset,
+    tracking_uri: str | None,
+    out: Path,
+    retrain: bool,
+) -> _Written:
+    """The trial's saved model copied to `out`, or, when there is none, the trial retrained."""
+    saved = "asked to (--retrain)" if retrain else _saved_model(best, tracking_uri, out)
+    if isinstance(saved, Path):
+        why = f"the model saved in MLflow run {best.user_attrs[RUN_ID_ATTR]}"
+        return _Written("artifact", why, None, best.user_attrs.get(SEED_ATTR))
+    model, reproduced, seed = retrain_trial(spec, data, best)
+    model.save(out)
+    return _Written("retrained", saved, reproduced, seed)
 
 
 def _saved_model(best: optuna.trial.FrozenTrial, tracking_uri: str | None, out: Path) -> Path | str:
@@ -135,10 +163,6 @@ def _saved_model(best: optuna.trial.FrozenTrial, tracking_uri: str | None, out: 
         return "no MLflow tracking URI to fetch the saved model from"
     if missing_sqlite_store(tracking_uri):
         return f"no MLflow store at {tracking_uri} to fetch the saved model from"
-    from mlflow.exceptions import MlflowException
-
-    from automl.tracking.study_run import client_for
-
     with tempfile.TemporaryDirectory(prefix="automl-export-") as tmp:
         try:
             local = client_for(tracking_uri).download_artifacts(run_id, artifact, tmp)
@@ -164,10 +188,6 @@ def retrain_trial(
     spec: StudySpec, data: Dataset, best: optuna.trial.FrozenTrial
 ) -> tuple[keras.Model, float, int]:
     """Train a trial again with the objective that ran it; returns model, value and seed."""
-    import optuna
-
-    from automl.train.objective import Objective, Outcome, TrialFailed
-
     outcomes: list[Outcome] = []
     objective = Objective(spec, data, on_outcome=outcomes.append)
     # A FixedTrial answers the objective's calls (report, should_prune, user attrs) without a
@@ -200,8 +220,7 @@ def _description(
     spec: StudySpec,
     data: Dataset,
 ) -> dict[str, Any]:
-    import keras
-
+    """The JSON file beside the model: the trial, how faithful the file is, and its input."""
     test = test_result(study)
     return {
         "study": e.study,
@@ -217,7 +236,7 @@ def _description(
         "reproduced_value": e.reproduced_value,
         "reproduction_gap": e.gap,
         "validation": {"accuracy": e.val_accuracy, "loss": e.val_loss},
-        "test": test if test is not None and test.get("trial") == e.trial else None,
+        "test": test if test is not None and test.get(TEST_TRIAL) == e.trial else None,
         "class_names": list(data.class_names),
         "dataset": {
             "description": data.description,

@@ -2,7 +2,7 @@
 
 `automl studies`, `automl best` (and its `--json`), the report and the export all read
 studies through here, so they agree on which trial is the best and on what it shows.
-Hyperparameters come from the trial's `hyperparameters` user attribute (β as β), not from
+Hyperparameters come from the trial's hyperparameters user attribute (β as β), not from
 Optuna's params, where a log1m range is stored as `one_minus_<name>`.
 """
 
@@ -14,6 +14,8 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+import optuna
+
 from automl.errors import StorageError
 from automl.keys import (
     EPOCHS_ATTR,
@@ -23,12 +25,16 @@ from automl.keys import (
     RUN_ID_ATTR,
     SEED_ATTR,
     SPACE_ATTR,
+    TEST_ACCURACY,
     TEST_ATTR,
+    TEST_TRIAL,
 )
 from automl.ranking import rank
+from automl.run.storage import open_storage
+from automl.search.space import LOG1M_PREFIX
+from automl.uris import is_url
 
 if TYPE_CHECKING:
-    import optuna
     from optuna.trial import FrozenTrial
 
 
@@ -84,20 +90,18 @@ class BestReport:
         out = asdict(self)
         # The best trial's headline fields also sit at the top level, for `jq .value` scripts.
         best = out["best"]
-        for key in ("number", "value", "hyperparameters", "seed", "mlflow_run_id"):
+        for key in ("number", "value", "hyperparameters", "seed", "mlflow_run_id", "test_accuracy"):
             out[key] = best[key]
-        out["test_accuracy"] = best["test_accuracy"]
         return out
 
 
 def list_studies(storage_url: str) -> list[StudySummary]:
     """Every study in the storage, with its trials counted by state (for `automl studies`)."""
-    from automl.run.storage import open_storage
-
     storage = open_storage(storage_url, must_exist=True)
     out = []
     for frozen in storage.get_all_studies():
-        trials = storage.get_all_trials(frozen._study_id, deepcopy=False)
+        study_id = storage.get_study_id_from_name(frozen.study_name)
+        trials = storage.get_all_trials(study_id, deepcopy=False)
         direction = frozen.direction.name.lower()
         ranking = rank(trials, direction)
         best = ranking[0] if ranking else None
@@ -115,12 +119,20 @@ def list_studies(storage_url: str) -> list[StudySummary]:
     return sorted(out, key=lambda s: s.name)
 
 
+def local_study_names(storage_url: str) -> list[str]:
+    """The studies of a storage in a local file, for shell completion: none for a server, which
+    could keep the shell waiting, and none when the storage cannot be read."""
+    if is_url(storage_url) and not storage_url.startswith("sqlite:///"):
+        return []
+    try:
+        optuna.logging.set_verbosity(optuna.logging.ERROR)
+        return optuna.get_all_study_names(storage=open_storage(storage_url, must_exist=True))
+    except Exception:  # noqa: BLE001 - completion must never print a traceback into a shell
+        return []
+
+
 def load_study(storage_url: str, name: str) -> optuna.Study:
     """Open an existing study; an unknown name lists the studies that exist."""
-    import optuna
-
-    from automl.run.storage import open_storage
-
     storage = open_storage(storage_url, must_exist=True)
     try:
         storage.get_study_id_from_name(name)
@@ -148,6 +160,7 @@ def best_report(storage_url: str, name: str, top: int = 5) -> BestReport:
 
 
 def summarize(study: optuna.Study, top: int = 5) -> BestReport:
+    """The best trial and the top `top` of an open study."""
     best = best_trial(study)
     test = test_result(study)
     trials = study.get_trials(deepcopy=False)
@@ -166,10 +179,11 @@ def summarize(study: optuna.Study, top: int = 5) -> BestReport:
 
 
 def trial_row(t: FrozenTrial, test: dict[str, Any] | None = None) -> TrialRow:
+    """A trial as a user reads it; `test` is the study's test result, shown on its trial."""
     duration = t.duration.total_seconds() if t.duration is not None else None
     test_accuracy = None
-    if test is not None and test.get("trial") == t.number:
-        test_accuracy = test.get("test_accuracy")
+    if test is not None and test.get(TEST_TRIAL) == t.number:
+        test_accuracy = test.get(TEST_ACCURACY)
     epochs = t.user_attrs.get(EPOCHS_ATTR)
     return TrialRow(
         number=t.number,
@@ -193,8 +207,6 @@ def hyperparameters(t: FrozenTrial) -> dict[str, Any]:
 
 def searched_names(study: optuna.Study) -> list[str]:
     """Hyperparameters that vary in this study, by their own names (β, not 1 − β)."""
-    from automl.search.space import LOG1M_PREFIX
-
     names: dict[str, None] = {}
     for t in study.get_trials(deepcopy=False):
         for p in t.params:
@@ -203,6 +215,7 @@ def searched_names(study: optuna.Study) -> list[str]:
 
 
 def test_result(study: optuna.Study) -> dict[str, Any] | None:
+    """The test-set score `automl run` recorded for the study's best trial, if any."""
     value = study.user_attrs.get(TEST_ATTR)
     if isinstance(value, str):
         value = json.loads(value)

@@ -1,29 +1,54 @@
-"""The live view of a running study: a progress bar over the budget and a line per trial."""
+"""The lines the command line prints about a study: its file's summary, how a run ended, the
+studies of a storage, and a study's best trial with its top table.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from automl.search.space import show
-
-if TYPE_CHECKING:
-    pass
-
-from typing import TYPE_CHECKING
-
+from automl.keys import TEST_ACCURACY
 from automl.results.query import BestReport, StudySummary
+from automl.run.study import budget
+from automl.search.grid import grid_size
+from automl.search.space import describe, show
+from automl.spec.schema import StudySpec
 
 if TYPE_CHECKING:
-    pass
+    from automl.run.supervisor import RunResult
 
 
 def format_hyperparameters(hp: dict[str, Any], names: Sequence[str] | None = None) -> str:
+    """`name=value` pairs on one line, of `names` (in their order) or of every one in `hp`."""
     keys = names if names is not None else list(hp)
     return " ".join(f"{k}={show(hp[k])}" for k in keys if k in hp)
 
 
-# ---------------------------------------------------------------------------- text for the CLI
+def spec_summary(spec: StudySpec, verdict: str) -> list[str]:
+    """The study as `validate` and `new` print it: one summary line, one line per parameter."""
+    sampler = spec.sampler.name
+    lines = [
+        f"{verdict}: study {spec.name} on {spec.dataset.name}, {spec.direction} {spec.metric}, "
+        f"{budget(spec)} trials of at most {spec.epochs} epochs, sampler {sampler}, "
+        f"pruner {spec.pruner.name}"
+    ]
+    lines += [f"  {line}" for line in describe(spec)]
+    if sampler == "grid":
+        lines.append(f"grid size: {grid_size(spec)}")
+    return lines
+
+
+def format_run(result: RunResult, metric: str) -> list[str]:
+    """How `automl run` ended: trials by state against the budget, and the best trial."""
+    counts = ", ".join(f"{v} {k.lower()}" for k, v in sorted(result.states.items()))
+    lines = [f"study {result.study_name}: {counts} (budget {result.budget})"]
+    if result.best_number is None:
+        return [*lines, "no trial has completed yet"]
+    lines.append(f"best trial {result.best_number}: {metric} {result.best_value:.4f}")
+    lines.append(f"  {format_hyperparameters(result.best_hyperparameters)}")
+    if result.best_run_id:
+        lines.append(f"  MLflow run {result.best_run_id}")
+    return lines
 
 
 def _table(header: list[str], rows: list[list[str]]) -> list[str]:
@@ -35,6 +60,7 @@ def _table(header: list[str], rows: list[list[str]]) -> list[str]:
 
 
 def format_studies(summaries: list[StudySummary], storage_url: str) -> list[str]:
+    """`automl studies`: one row per study."""
     if not summaries:
         return [f"no studies in {storage_url}"]
     rows = []
@@ -47,6 +73,7 @@ def format_studies(summaries: list[StudySummary], storage_url: str) -> list[str]
 
 
 def format_best(report: BestReport) -> list[str]:
+    """`automl best`: the best trial's facts, then a table of the top trials."""
     b = report.best
     metric = report.metric or "value"
     lines = [f"study {report.study}: best trial {b.number}, {metric} {show(b.value)}"]
@@ -56,11 +83,15 @@ def format_best(report: BestReport) -> list[str]:
         lines.append(f"  test accuracy {show(b.test_accuracy)}")
     elif report.test is not None:
         lines.append(
-            f"  test accuracy {show(report.test.get('test_accuracy'))} "
+            f"  test accuracy {show(report.test.get(TEST_ACCURACY))} "
             f"(of trial {report.test.get('trial')})"
         )
     lines.append(f"  MLflow run {show(b.mlflow_run_id)}")
     lines.append(f"top {len(report.top)} of {report.states.get('COMPLETE', 0)} complete trials:")
+    return lines + ["  " + line for line in _table(*_top_table(report, metric))]
+
+
+def _top_table(report: BestReport, metric: str) -> tuple[list[str], list[list[str]]]:
     names = report.searched
     header = ["#", metric, *names, "seed", "epochs", "test"]
     rows = [
@@ -74,5 +105,4 @@ def format_best(report: BestReport) -> list[str]:
         ]
         for r in report.top
     ]
-    lines += ["  " + line for line in _table(header, rows)]
-    return lines
+    return header, rows

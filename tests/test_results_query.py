@@ -80,23 +80,6 @@ def test_best_json_matches_the_storage(storage_url: str) -> None:
     assert [row["value"] for row in got["top"]] == [t.value for t in complete[:3]]
 
 
-def test_best_prints_the_trial_and_a_top_table(tmp_path: Path) -> None:
-    url = str(tmp_path / "s.journal")
-    bn_study(open_storage(url))
-
-    result = runner.invoke(app, ["best", "bn", "--storage", url, "--top", "2"])
-
-    assert result.exit_code == 0, result.output
-    out = result.stdout
-    assert "best trial 0" in out and "0.98" in out
-    assert "beta_2 = 0.999" in out and "one_minus" not in out
-    assert "seed 1000" in out
-    assert f"MLflow run {0:032x}" in out
-    table = out.split("top 2 of 5 complete trials:")[1].splitlines()[1:]
-    assert table[0].split()[0] == "#"
-    assert [row.split()[0] for row in table[1:]] == ["0", "1"]
-
-
 def test_minimize_study_ranks_the_lowest_first(tmp_path: Path) -> None:
     url = str(tmp_path / "s.journal")
     study = optuna.create_study(study_name="loss", storage=open_storage(url), direction="minimize")

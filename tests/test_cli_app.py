@@ -78,7 +78,8 @@ def test_a_bad_storage_is_one_line_and_exit_2(workdir: Path, storage: str, expec
 def test_help_and_validate_do_not_import_tensorflow(workdir: Path) -> None:
     path = write(workdir / "s.yaml", TINY)
     code = (
-        f"import sys\nfrom automl.cli.app import main\nsys.argv=['automl','validate',{str(path)!r}]\n"
+        "import sys\nfrom automl.cli.app import main\n"
+        f"sys.argv=['automl','validate',{str(path)!r}]\n"
         "try:\n    main()\nexcept SystemExit:\n    pass\n"
         "heavy=[m for m in ('tensorflow','keras','mlflow') if m in sys.modules]\n"
         "print('HEAVY', heavy)\n"
