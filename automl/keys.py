@@ -20,6 +20,7 @@ RUN_ID_ATTR = "mlflow_run_id"
 RUN_URL_ATTR = "mlflow_run_url"
 
 # Trial system attributes.
+FAILED_TRIAL_ATTR = "failed_trial"  # Optuna's own: the first failure a retry replaces
 RETRY_HISTORY_ATTR = "retry_history"  # Optuna's own: the numbers of the trials a retry replaces
 # How often a retried configuration's worker has died so far. A configuration that kills its
 # worker again and again (say, out of memory) is given up.
@@ -34,9 +35,11 @@ TRACKING_ATTR = "automl.tracking"
 PARENT_RUN_ATTR = "mlflow_parent_run_id"
 EXPERIMENT_ATTR = "mlflow_experiment_id"
 EXPERIMENT_URL_ATTR = "mlflow_experiment_url"
-TEST_ATTR = "automl.test"  # {"trial", "test_accuracy", "test_loss"}
+TEST_ATTR = "automl.test"  # {TEST_TRIAL: n, TEST_ACCURACY: a, TEST_LOSS: l}
+TEST_TRIAL = "trial"
 FINALIZED_ATTR = "automl.finalized_trial"  # the trial last finalized
-TEST_ACCURACY = "test_accuracy"  # a key of TEST_ATTR, and the parent run's metric
+TEST_ACCURACY = "test_accuracy"  # also the parent run's metric
+TEST_LOSS = "test_loss"
 
 # MLflow tags.
 NOTE_TAG = "mlflow.note.content"  # shown as the run's description in the MLflow UI

@@ -10,11 +10,8 @@ from __future__ import annotations
 
 import hashlib
 import os
-import re
 from pathlib import Path
-
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 DEFAULT_STORAGE = "automl.journal"
 SQLITE_PREFIX = "sqlite:///"
@@ -69,13 +66,24 @@ def store_key(tracking_uri: str) -> str:
 
 
 def mask(url: str) -> str:
-    """The URL with its password, if any, shown as `***`."""
+    """The URL with its password, in the user part or in a `password=` query field, as `***`.
+
+    urllib takes the user part up to the last `@` of the address, so a password that holds
+    an `@` is hidden whole (SQLAlchemy's `make_url` splits it at the first one); it is also
+    the standard library, which keeps this module out of the import time of every command.
+    """
     if not is_url(url):
         return url
-    try:
-        return make_url(url).render_as_string(hide_password=True)
-    except (ArgumentError, ValueError):
-        return re.sub(r"(://[^:/@]*:)[^@/]*@", r"\1***@", url)
+    parts = urlsplit(url)
+    user, at, host = parts.netloc.rpartition("@")
+    if ":" in user:
+        parts = parts._replace(netloc=f"{user.split(':', 1)[0]}:***{at}{host}")
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    if any(key == "password" for key, _ in query):
+        hidden = [(key, "***" if key == "password" else value) for key, value in query]
+        parts = parts._replace(query=urlencode(hidden, safe="*"))
+    # urlunsplit would drop the empty host of `sqlite:///FILE`: rebuild only what changed.
+    return url if parts == urlsplit(url) else urlunsplit(parts)
 
 
 def storage_label(storage: str) -> str:
