@@ -415,8 +415,8 @@ def _dataset_table(records: list[dict[str, Any]]) -> str:
     lines += [
         "",
         "Medians over the seeds; load: the 1-minute load average as the arm ended "
-        f"({os.cpu_count()} cores). KerasTuner and automl (`restore_best_weights`, its "
-        "default since the fifth session) score a trial by its best epoch, the Optuna script "
+        f"({os.cpu_count()} cores). KerasTuner and automl (`restore_best_weights`, on by "
+        "default) score a trial by its best epoch, the Optuna script "
         "and the grid by the last.",
         "",
         _grid_match(by_arm),

@@ -1,10 +1,10 @@
 """Seconds per training epoch of automl's CNN on Fashion-MNIST- and CIFAR-100-sized data.
 
 Feeds the "how long on one GPU" comments of studies/fashion_mnist.yaml and studies/cifar100.yaml.
-Runs the same model builder (automl.model.build_model) under any Keras 3 backend: the lent GPU
-machine has JAX and PyTorch but no TensorFlow, so there it runs with KERAS_BACKEND=jax. The data
-is random with the real shapes (the machine cannot download data sets); an epoch's cost depends
-on the shapes, not the values.
+Runs the same model builder (automl.train.model.build_model) under any Keras 3 backend: the GPU
+machine it was measured on has JAX and PyTorch but no TensorFlow, so there it runs with
+KERAS_BACKEND=jax. The data is random with the real shapes (the machine cannot download data
+sets); an epoch's cost depends on the shapes, not the values.
 
     KERAS_BACKEND=jax python benchmarks/gpu_epoch_time.py > benchmarks/GPU.md
 """

@@ -13,8 +13,8 @@ would save, without changing automl:
    log the per-epoch metrics, terminate), timed against a SQLite store.
 4. A worker's start: importing TensorFlow, importing MLflow and opening a client on a new and
    on an existing SQLite store, each in a fresh interpreter.
-5. Adam's update: automl's fused kernel (`automl.model.fuse_adam_update`) against Keras's own,
-   first epoch (the trace) and later epochs, the same models taking turns.
+5. Adam's update: automl's fused kernel (`automl.train.fused_adam.fuse_adam_update`) against
+   Keras's own, first epoch (the trace) and later epochs, the same models taking turns.
 6. What `restore_best_weights` costs: one copy of a model's weights per improving epoch.
 7. tf.data's autotuner, on (TensorFlow's default) and off (automl's pipelines): later-epoch
    seconds of processes with one TensorFlow thread each, as `--workers 2` runs them, one alone

@@ -11,8 +11,9 @@ docs/lesson/results.json (so the page can be rendered again without training).
     PYTHONPATH=. python benchmarks/lesson_claims.py --dataset fashion_mnist   # if its data is here
     PYTHONPATH=. python benchmarks/lesson_claims.py --render      # the page from results.json
 
-Claim 3 is judged by `automl.report.batch_norm_analysis`, the function behind `automl report`'s
-batch-normalization view, so this page and the report say the same about the same study.
+Claim 3 is judged by `automl.report.batch_norm.batch_norm_analysis`, the function behind
+`automl report`'s batch-normalization view, so this page and the report say the same about the
+same study.
 """
 
 from __future__ import annotations
@@ -168,7 +169,8 @@ def to_record(t: FrozenTrial) -> dict[str, Any]:
 
 
 def from_record(r: dict[str, Any]) -> FrozenTrial:
-    """A FrozenTrial again, as `automl.report.batch_norm_analysis` reads one from a storage."""
+    """A FrozenTrial again, as `automl.report.batch_norm.batch_norm_analysis` reads one from a
+    storage."""
     from optuna.trial import FrozenTrial, TrialState
 
     now = dt.datetime.now()
@@ -774,7 +776,7 @@ def claim3(runs: Sequence[ArmRun], plots: Path) -> ClaimResult | None:
     res.markdown += [
         "A grid of learning rates 1e-4..1 (9 points on a log scale) × batch normalization on/off, "
         "BN momentum 0.9, 8 full epochs each (`studies/lesson/claim3_bn_lr_grid.yaml`). Judged "
-        "per seed by `automl.report.batch_norm_analysis`, the function behind the "
+        "per seed by `automl.report.batch_norm.batch_norm_analysis`, the function behind the "
         "batch-normalization view of `automl report`: a learning rate *still trains* when the "
         "trial did not diverge and reached 80% of the study's best; the target is 95% of the "
         f"study's best (median target {target.show() if target else '-'}).",

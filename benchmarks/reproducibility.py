@@ -3,7 +3,7 @@ reproduce the value the trial recorded?
 
 Runs a small real study on digits with `automl run`'s supervisor (1 worker, then 2 workers,
 each worker then having half the cores), retrains every complete trial in this process with
-`automl.export.retrain_trial`, and records the gaps. Results: reproducibility.md.
+`automl.results.export.retrain_trial`, and records the gaps. Results: reproducibility.md.
 
     PYTHONPATH=. python benchmarks/reproducibility.py [--trials 8] [--epochs 5]
 """

@@ -4,10 +4,10 @@ Feeds the "how long" comments of studies/fashion_mnist.yaml and studies/cifar100
 
 1. Seconds per epoch on this machine's CPU, for the three models benchmarks/gpu_epoch_time.py
    times on one GPU. Random uint8 images of the real shapes go through automl's own pipeline
-   (`automl.data.pipelines`) into `automl.model.build_model`'s CNN. A full epoch on 2 cores
-   takes minutes, so this times 40 training and 8 validation steps after a warm-up and scales
-   them to an epoch's 48,000 / 40,000 training and 12,000 / 10,000 validation images.
-2. Epochs a study trains in all, under its own sampler and pruner (`automl.study`), with
+   (`automl.data.pipeline.pipelines`) into `automl.train.model.build_model`'s CNN. A full epoch
+   on 2 cores takes minutes, so this times 40 training and 8 validation steps after a warm-up and
+   scales them to an epoch's 48,000 / 40,000 training and 12,000 / 10,000 validation images.
+2. Epochs a study trains in all, under its own sampler and pruner (`automl.search.factories`), with
    learning curves drawn at random (each trial a random final accuracy approached as
    1 - exp(-epoch/3), plus noise): the pruner's share depends on the curves, so this is a
    rough figure. Averaged over 5 seeds.

@@ -1,6 +1,6 @@
 """The workload every benchmark shares: the data split, the search space, the model and its fit.
 
-Digits (the default) is split the way automl splits it (automl.data.load_dataset with
+Digits (the default) is split the way automl splits it (automl.data.dataset.load_dataset with
 `max_samples`), and the images `max_samples` leaves out become a test set that only the
 benchmark sees. A Keras data set (mnist, fashion_mnist, cifar10, cifar100), read from the Keras
 cache and never downloaded, is split the same way (its training images, optionally a
