@@ -114,19 +114,10 @@ def build_training_state(model: keras.Model, x: np.ndarray, y: np.ndarray) -> No
 
 
 def make_optimizer(hp: Hyperparameters) -> keras.optimizers.Optimizer:
-    if hp.optimizer == "adam":
-        return optimizers.Adam(
-            learning_rate=hp.learning_rate,
-            beta_1=hp.beta_1,
-            beta_2=hp.beta_2,
-            epsilon=hp.epsilon,
-        )
-    if hp.optimizer == "adamw":
-        return optimizers.AdamW(
-            learning_rate=hp.learning_rate,
-            beta_1=hp.beta_1,
-            beta_2=hp.beta_2,
-            epsilon=hp.epsilon,
+    if hp.optimizer in ("adam", "adamw"):
+        adam = optimizers.Adam if hp.optimizer == "adam" else optimizers.AdamW
+        return adam(
+            learning_rate=hp.learning_rate, beta_1=hp.beta_1, beta_2=hp.beta_2, epsilon=hp.epsilon
         )
     if hp.optimizer == "sgd":
         return optimizers.SGD(learning_rate=hp.learning_rate, momentum=hp.momentum)
