@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 from automl.cli.app import app
 from automl.errors import SpecError
 from automl.spec.overrides import parse_param, parse_sets, scalar
-from automl.spec.reading import load_yaml
+from automl.spec.reading import load_spec, load_yaml
 
 STUDY = """\
 name: base
@@ -166,7 +166,7 @@ def test_set_breaking_a_rule_gets_validates_message(study: Path, tmp_path: Path)
     assert out.splitlines() == [
         f"error: {study}: colour: unknown field; known fields: name, dataset, metric, "
         "direction, epochs, sampler, pruner, trials, timeout, seed, params, keep_models, "
-        "restore_best_weights, description",
+        "restore_best_weights, diverge_factor, description",
         f"error: {study}: epochs: must be an integer >= 1, got 0",
     ]
 
@@ -226,3 +226,68 @@ def test_completion_of_study_files_fields_and_names(
     )
     assert '"name=digits-a"' in result.output and '"name=digits-b"' in result.output
     assert "other" not in result.output
+
+
+SECTIONS = """\
+name: base
+sampler: {name: tpe, seed: 1}
+epochs: 3
+params:
+  learning_rate: [0.1, 0.01]
+  depth: 2
+"""
+
+
+@pytest.mark.parametrize(
+    ("sets", "expected"),
+    [
+        (["sampler.name.x=1"], "--set sampler.name.x: sampler.name is the value 'tpe', not a"),
+        (["sampler.seed.x=1"], "--set sampler.seed.x: sampler.seed is the value 1, not a section"),
+        (["epochs.x=1"], "--set epochs.x: epochs is the value 3, not a section; set it whole"),
+        (["params.learning_rate.num=3"], "--set params.learning_rate.num: params.learning_rate"),
+        (["params.learning_rate.low=3"], "--set params.learning_rate.low: params.learning_rate is"),
+        (["params.depth.low=1"], "--set params.depth.low: params.depth is the value 2, not a"),
+        (["name.x=1"], "--set name.x: name is the value 'base', not a section"),
+        (["=1"], "--set '=1': expected KEY=VALUE"),
+        (["epochs"], "--set 'epochs': expected KEY=VALUE"),
+        (["epochs="], "--set 'epochs=': expected KEY=VALUE"),
+        ([".epochs=1"], "--set '.epochs=1': '.epochs' is not a field"),
+        (["sampler..seed=1"], "--set 'sampler..seed=1': 'sampler..seed' is not a field"),
+        (["params.0=1"], "--set 'params.0=1': 'params.0' is not a field"),
+    ],
+)
+def test_a_set_below_a_value_or_into_a_list_is_one_line(
+    tmp_path: Path, sets: list[str], expected: str
+) -> None:
+    path = tmp_path / "s.yaml"
+    path.write_text(SECTIONS)
+    code, out = invoke("validate", str(path), *[a for s in sets for a in ("--set", s)])
+    assert code == 2
+    (line,) = out.splitlines()
+    assert line.startswith(f"error: {expected}"), line
+    assert path.read_text() == SECTIONS
+
+
+def test_a_set_reaches_into_a_section_a_name_stands_for(tmp_path: Path) -> None:
+    path = tmp_path / "s.yaml"
+    path.write_text("name: base\nsampler: random\npruner: median\n")
+    code, out = invoke(
+        "validate", str(path), "--set", "sampler.seed=4", "--set", "pruner.n_warmup_steps=1"
+    )
+    assert code == 0, out
+
+
+@pytest.mark.parametrize("kind", ["npz", "folder"])
+def test_set_dataset_takes_a_path_as_new_does(tmp_path: Path, kind: str) -> None:
+    path = tmp_path / "s.yaml"
+    path.write_text("name: base\n")
+    if kind == "npz":
+        data = tmp_path / "images.npz"
+    else:
+        data = tmp_path / "images"
+        data.mkdir()
+    ((key, value),) = parse_sets([f"dataset={data}"]).items()
+    assert (key, value) == ("dataset", {"name": kind, "path": str(data)})
+    spec = load_spec(path, {key: value})
+    assert (spec.dataset.name, spec.dataset.path) == (kind, str(data))
+    assert parse_sets(["dataset=mnist"]) == {"dataset": "mnist"}

@@ -5,8 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from mlflow.exceptions import MlflowException
+from mlflow.store.model_registry.file_store import _validate_model_name
+from mlflow.utils.validation import _validate_experiment_name
 
 from automl.errors import SpecError
+from automl.search.factories import make_pruner, make_sampler
 from automl.spec.rules import parse
 from automl.spec.schema import Choice, Fixed, Range
 
@@ -144,3 +148,99 @@ def test_grid_trials_cannot_exceed_the_grid() -> None:
     assert "trials: the grid has 2 combinations, got trials: 5" in problems(
         minimal(sampler="grid", trials=5, params={"batch_norm": [True, False]})
     )
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        (minimal(seed=2**32), "seed: must be an integer from 0 to 4294967295, got 4294967296"),
+        (minimal(seed=-1), "seed: must be an integer from 0 to 4294967295, got -1"),
+        (minimal(sampler={"name": "tpe", "seed": 2**40}), "sampler.seed: must be an integer from"),
+        (minimal(sampler={"name": "random", "seed": -3}), "sampler.seed: must be an integer from"),
+        (
+            minimal(pruner={"name": "percentile", "percentile": 101}),
+            "pruner.percentile: must be a number from 0 to 100, got 101",
+        ),
+        (minimal(pruner={"name": "percentile", "percentile": -0.5}), "pruner.percentile: must"),
+        (
+            minimal(pruner={"name": "patient", "patience": -1}),
+            "pruner.patience: must be an integer",
+        ),
+        (minimal(pruner={"name": "patient", "patience": 1, "min_delta": -1}), "pruner.min_delta"),
+        (
+            minimal(pruner={"name": "hyperband", "reduction_factor": 1}),
+            "pruner.reduction_factor: must be an integer >= 2, got 1",
+        ),
+        (minimal(pruner={"name": "hyperband", "min_resource": 0}), "pruner.min_resource: must be"),
+        (
+            minimal(epochs=5, pruner={"name": "hyperband", "min_resource": 6}),
+            "pruner.min_resource: must be <= max_resource (5, the study's epochs unless given)",
+        ),
+        (minimal(pruner={"name": "hyperband", "max_resource": 0}), "pruner.max_resource: must"),
+        (minimal(pruner={"name": "sha", "reduction_factor": 0}), "pruner.reduction_factor: must"),
+        (minimal(pruner={"name": "sha", "min_early_stopping_rate": -1}), "pruner.min_early_"),
+        (minimal(pruner={"name": "sha", "bootstrap_count": 2}), "pruner.bootstrap_count: > 0"),
+        (minimal(pruner={"name": "median", "n_startup_trials": -1}), "pruner.n_startup_trials"),
+        (minimal(pruner={"name": "median", "n_warmup_steps": -1}), "pruner.n_warmup_steps"),
+        (minimal(pruner={"name": "median", "interval_steps": 0}), "pruner.interval_steps: must"),
+        (minimal(pruner={"name": "median", "n_min_trials": 0}), "pruner.n_min_trials: must"),
+        (
+            minimal(pruner={"name": "threshold", "lower": 2, "upper": 1}),
+            "pruner: lower must be <= upper, got lower 2 and upper 1",
+        ),
+        (minimal(pruner={"name": "threshold", "lower": float("nan")}), "pruner.lower: must be"),
+        (minimal(sampler={"name": "tpe", "n_startup_trials": -1}), "sampler.n_startup_trials"),
+        (minimal(sampler={"name": "tpe", "n_ei_candidates": 0}), "sampler.n_ei_candidates"),
+        (minimal(sampler={"name": "tpe", "group": True}), "sampler.group: needs multivariate"),
+        (minimal(sampler={"name": "qmc", "qmc_type": "lhs"}), "sampler.qmc_type: must be one of"),
+        (minimal(sampler={"name": "cmaes", "sigma0": 0}), "sampler.sigma0: must be a number > 0"),
+        (minimal(sampler={"name": "cmaes", "restart_strategy": "x"}), "sampler.restart_strategy"),
+        (minimal(sampler={"name": {"name": "tpe"}}), "sampler: must be one of tpe"),
+        (minimal(pruner={"name": ["median"], "patience": 1}), "pruner.name: must be one of"),
+    ],
+)
+def test_values_optuna_would_refuse_later_are_refused_now(
+    raw: dict[str, Any], expected: str
+) -> None:
+    found = problems(raw)
+    assert len(found) == 1 and found[0].startswith(expected), found
+
+
+@pytest.mark.parametrize(
+    ("sampler", "pruner"),
+    [
+        ({"name": "tpe", "seed": 2**32 - 1, "n_startup_trials": 0}, {"name": "none"}),
+        ({"name": "random", "seed": 0}, {"name": "percentile", "percentile": 0}),
+        ("tpe", {"name": "percentile", "percentile": 100, "interval_steps": 1}),
+        ("tpe", {"name": "hyperband", "reduction_factor": 2, "min_resource": 1}),
+        ("tpe", {"name": "sha", "min_early_stopping_rate": 0, "bootstrap_count": 0}),
+        ("tpe", {"name": "patient", "patience": 0, "min_delta": 0}),
+        ("tpe", {"name": "threshold", "lower": 1, "upper": 1, "n_warmup_steps": 0}),
+        ({"name": "qmc", "qmc_type": "halton"}, "median"),
+        ({"name": "tpe", "multivariate": True, "group": True}, "median"),
+    ],
+)
+def test_the_edges_the_rules_accept_build_optunas_objects(sampler: Any, pruner: Any) -> None:
+    spec = parse(minimal(sampler=sampler, pruner=pruner))
+    make_sampler(spec)
+    make_pruner(spec)
+
+
+NAMES = ["a/b", "a:b", "50%", ".", "..", "..x", "x" * 501, "x" * 500, "a b", "ok-name_1.v2", "é"]
+
+
+@pytest.mark.parametrize("name", NAMES, ids=lambda n: n[:12])
+def test_a_name_is_refused_exactly_when_mlflow_refuses_it(name: str) -> None:
+    try:
+        _validate_model_name(name)
+        _validate_experiment_name(name)
+        mlflow_refuses = False
+    except MlflowException:
+        mlflow_refuses = True
+    try:
+        parse(minimal(name=name))
+        refused = []
+    except SpecError as exc:
+        refused = exc.problems
+    assert bool(refused) == mlflow_refuses, refused
+    assert all(line.startswith("name: ") and len(line) < 200 for line in refused)

@@ -1,10 +1,11 @@
-"""A StudySpec's grid: the values `GridSampler` walks, every cell, and how many there are."""
+"""A StudySpec's grid: the values `GridSampler` walks, every cell, and how many there are
+(counted without spreading them: the rules cap a grid, but a count never needs the cells)."""
 
 from __future__ import annotations
 
 import math
 
-from automl.spec.params import grid_values
+from automl.spec.params import grid_count, grid_values
 from automl.spec.schema import Scalar, StudySpec
 
 
@@ -23,4 +24,4 @@ def grid_cells(spec: StudySpec) -> list[dict[str, Scalar]]:
 
 def grid_size(spec: StudySpec) -> int:
     """How many cells the grid has: the trials a grid study runs."""
-    return math.prod(len(v) for v in grid_space(spec).values())
+    return math.prod(grid_count(p) for p in spec.searched)

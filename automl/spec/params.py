@@ -3,7 +3,7 @@
 A value is checked against the parameter's kind and domain; a list becomes a choice (a list of
 one value, a fixed value); a mapping becomes a range whose options (`scale`, `step`, `num`) are
 checked together, since each limits the others. `grid_values` spreads a range into the points
-a grid visits.
+a grid visits, and `grid_count` counts them without spreading them.
 """
 
 from __future__ import annotations
@@ -16,8 +16,10 @@ from automl.spec.schema import PARAMS, Choice, Domain, Fixed, ParamDef, ParamSpe
 
 RANGE_OPTIONS = ("low", "high", "log", "scale", "step", "num")
 SCALES = ("linear", "log", "log1m")
-# A grid past this many points on one parameter is a mistake (a tiny step), not a search.
+# A grid past this many points on one parameter is a mistake (a tiny step), not a search; past
+# this many cells in all, a study that would not end (GridSampler lists every cell up front).
 MAX_GRID_POINTS = 10_000
+MAX_GRID_CELLS = 100_000
 
 
 def param_spec(name: str, value: Any, grid: bool, problems: Problems) -> ParamSpec | None:
@@ -49,7 +51,7 @@ def _parse_list(
         return None
     values = tuple(c for c in checked if c is not None)
     if len(set(values)) != len(values):
-        problems.add(where, f"lists a value twice: {list(value)}")
+        problems.add(where, f"lists a value twice: {quoted(list(value))}")
         return None
     domain: Domain = Fixed(values[0]) if len(values) == 1 else Choice(values)
     return ParamSpec(name, definition.kind, domain)
@@ -132,9 +134,13 @@ def _parse_range(
         return None
     spec = ParamSpec(name, definition.kind, Range(float(low), float(high), scale, step, num))
     if grid:
-        points = len(grid_values(spec))
+        points = grid_count(spec)
         if points > MAX_GRID_POINTS:
-            problems.add(where, f"spreads over {points} grid points; give num:")
+            problems.add(
+                where,
+                f"spreads over {count_text(points)} grid points, more than the cap of "
+                f"{MAX_GRID_POINTS}; give num: or a larger step:",
+            )
             return None
     return spec
 
@@ -202,8 +208,11 @@ def _range_num(
     if value.get("num") is None:
         return None
     num = as_integer(value["num"])
-    if num is None or num < 2:
-        problems.add(f"{where}.num", f"must be an integer >= 2, got {quoted(value['num'])}")
+    if num is None or not 2 <= num <= MAX_GRID_POINTS:
+        problems.add(
+            f"{where}.num",
+            f"must be an integer from 2 to {MAX_GRID_POINTS}, got {quoted(value['num'])}",
+        )
     elif not grid:
         problems.add(f"{where}.num", "only used with sampler: grid (points of the grid)")
     elif step is not None:
@@ -212,6 +221,22 @@ def _range_num(
 
 
 # ---------------------------------------------------------------------------- grids
+
+
+def grid_count(p: ParamSpec) -> int:
+    """How many values `grid_values` gives, counted (not spread) when they are many."""
+    d = p.domain
+    if isinstance(d, Fixed):
+        return 1
+    if isinstance(d, Choice):
+        return len(d.values)
+    most = d.num if d.num is not None else _step_count(d)
+    return most if most > MAX_GRID_POINTS else len(grid_values(p))
+
+
+def count_text(n: int) -> str:
+    """A count as a message gives it: in full, or as 1e+300 past fifteen digits."""
+    return str(n) if n < 10**15 else f"{float(n):.3g}"
 
 
 def grid_values(p: ParamSpec) -> tuple[Scalar, ...]:
@@ -241,8 +266,13 @@ def _spread(d: Range, n: int) -> list[float]:
 def _steps(d: Range) -> list[float]:
     """low, low + step, ... up to high (step 1 when the range gives none: an integer range)."""
     step = d.step if d.step is not None else 1.0
-    count = int(math.floor((d.high - d.low) / step + 1e-9)) + 1
-    return [d.low + i * step for i in range(count)]
+    return [d.low + i * step for i in range(_step_count(d))]
+
+
+def _step_count(d: Range) -> int:
+    """How many steps `_steps` takes (a huge ratio held below a float's overflow)."""
+    step = d.step if d.step is not None else 1.0
+    return int(math.floor(min((d.high - d.low) / step, 1e300) + 1e-9)) + 1
 
 
 def _round_sig(x: float) -> float:

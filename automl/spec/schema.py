@@ -128,6 +128,7 @@ TOP_LEVEL = (
     "params",
     "keep_models",
     "restore_best_weights",
+    "diverge_factor",
     "description",
 )
 DATASET_OPTIONS = (
@@ -229,6 +230,9 @@ class StudySpec:
     # A trial is worth its best epoch and keeps that epoch's weights (KerasTuner scores trials
     # so; Keras's EarlyStopping restores so); False: its last epoch.
     restore_best_weights: bool = True
+    # A trial whose training loss exceeds this many times the untrained model's (ln of the
+    # number of classes) has diverged and fails; None: only a NaN or infinite loss does.
+    diverge_factor: float | None = 100.0
     description: str = ""
 
     @property
