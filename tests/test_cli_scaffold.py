@@ -6,6 +6,7 @@ import sqlite3
 from importlib.util import find_spec
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
 from typer.testing import CliRunner
@@ -13,6 +14,7 @@ from typer.testing import CliRunner
 from automl.cli.app import app
 from automl.spec.reading import load_spec
 from automl.spec.schema import Choice, Range
+from tests.data_files import mnist_arrays, write_folder, write_npz
 
 LESSON_GRID = [
     "--sampler", "grid",
@@ -117,14 +119,68 @@ def test_refuses_to_overwrite_without_force() -> None:
 
 
 def test_out_writes_elsewhere_and_dataset_paths(in_tmp: Path) -> None:
+    write_npz(in_tmp / "images.npz", **mnist_arrays(n_train=20, n_test=10))
     out_path = in_tmp / "deep" / "er" / "x.yaml"
     code, out = invoke("new", "x", "--dataset", "images.npz", "--out", str(out_path))
     assert code == 0, out
     assert load_spec(out_path).dataset.name == "npz"
     assert load_spec(out_path).dataset.path == "images.npz"
-    (in_tmp / "pictures").mkdir()
+    write_folder(in_tmp / "pictures", {"cat": 2, "dog": 2})
     assert invoke("new", "y", "--dataset", "pictures")[0] == 0
     assert load_spec("studies/y.yaml").dataset.name == "folder"
+
+
+def _files(root: Path) -> set[Path]:
+    return set(root.rglob("*"))
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["../../x", "../x", "/abs/x", "a/b", "a\\b", "a\0b", "a\nb", "\x01", "x" * 300, "é" * 130],
+    ids=["up-two", "up-one", "absolute", "a-folder", "backslash", "nul", "newline", "control",
+         "300-chars", "260-bytes"],
+)  # fmt: skip
+def test_names_that_escape_studies_write_nothing(in_tmp: Path, name: str) -> None:
+    (in_tmp / "work").mkdir()
+    before = _files(in_tmp)
+    result = CliRunner().invoke(app, ["new", name], env={"PWD": str(in_tmp)})
+    assert result.exit_code == 2, result.output
+    (line,) = result.output.splitlines()
+    assert line.startswith("error: name: ") and "studies/NAME.yaml" in line, line
+    assert _files(in_tmp) == before
+    assert not Path("/abs").exists() and not (in_tmp.parent / "x.yaml").exists()
+
+
+def test_the_longest_name_that_fits_is_written(in_tmp: Path) -> None:
+    assert invoke("new", "x" * 250)[0] == 0
+    assert load_spec(f"studies/{'x' * 250}.yaml").name == "x" * 250
+
+
+def _bad_data(root: Path) -> dict[str, tuple[str, str]]:
+    """--dataset values validate would refuse, and the words of the one line."""
+    nan = mnist_arrays(n_train=20, n_test=10)
+    nan["x_train"] = nan["x_train"].astype(np.float32)
+    nan["x_train"][0, 0, 0] = np.nan
+    write_npz(root / "nan.npz", **nan)
+    write_folder(root / "one", {"cat": 3})
+    (root / "empty").mkdir()
+    (root / "text.npz").write_text("not an npz\n")
+    return {
+        "data/none.npz": ("data/none.npz", "no such file"),
+        "nan.npz": ("nan.npz", "pixels must be finite"),
+        "one": ("one", "a classifier needs two"),
+        "empty": ("empty", "no class folders"),
+        "text.npz": ("text.npz", "is not an npz file"),
+    }
+
+
+def test_new_checks_the_data_set_with_validates_rules_before_writing(in_tmp: Path) -> None:
+    for dataset, (named, words) in _bad_data(in_tmp).items():
+        code, out = invoke("new", "d", "--dataset", dataset)
+        assert code == 2, (dataset, out)
+        (line,) = out.splitlines()
+        assert line.startswith("error: ") and named in line and words in line, (dataset, line)
+        assert not Path("studies").exists(), dataset
 
 
 @pytest.mark.parametrize(
@@ -231,7 +287,7 @@ def test_new_study_runs_and_a_changed_space_is_refused(in_tmp: Path) -> None:
     assert code == 2
     assert out == (
         "error: study tiny already has trials of another search space "
-        "(params.learning_rate differ); pick a new name: (or --set name=...)\n"
+        "(params.learning_rate differ); pick a new name (--set name=...)\n"
     )
     assert _trials(journal, "tiny") == ["COMPLETE", "COMPLETE"]
     assert _mlflow_runs(db) == runs

@@ -3,13 +3,17 @@ before `automl run` starts anything, without TensorFlow."""
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
 import pytest
+from typer.testing import CliRunner
 
+from automl.cli.app import app
 from automl.data.dataset import check_dataset, subset
 from automl.errors import DataError
 from tests.data_files import mnist_arrays, run_in, spec, study_file, write_folder, write_npz
@@ -47,3 +51,50 @@ def test_check_dataset_imports_no_tensorflow(tmp_path: Path) -> None:
         "assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules\n"
     )
     subprocess.run([sys.executable, "-c", code, str(root), str(npz)], check=True, timeout=60)
+
+
+def too_large(tmp: Path) -> dict[str, dict[str, object]]:
+    """Data sets and image sizes whose arrays no machine here holds."""
+    npz = write_npz(tmp / "m.npz", **mnist_arrays(n_train=20, n_test=10))
+    folder = write_folder(tmp / "f", {"a": 2, "b": 2})
+    return {
+        "digits at 1e6 x 1e6": {"name": "digits", "image_size": 1_000_000},
+        "digits in rgb at 2e5": {"name": "digits", "image_size": 200_000, "color_mode": "rgb"},
+        "digits, a subset": {"name": "digits", "image_size": 300_000, "max_samples": 100},
+        "npz at 1e7 x 3e5": {"name": "npz", "path": str(npz), "image_size": [10**7, 300_000]},
+        "folder at 2^20": {"name": "folder", "path": str(folder), "image_size": 2**20},
+    }
+
+
+@pytest.mark.parametrize("command", ["validate", "run"])
+def test_an_image_size_beyond_memory_is_refused_in_seconds(tmp_path: Path, command: str) -> None:
+    for case, dataset in too_large(tmp_path).items():
+        study = study_file(tmp_path, dataset)
+        started = time.monotonic()
+        if command == "validate":
+            result, stored = CliRunner().invoke(app, ["validate", str(study)]), ()
+        else:
+            result, stored = run_in(tmp_path, study)
+        assert result.exit_code == 2, (case, result.output)
+        assert time.monotonic() - started < 20, case
+        (line,) = result.output.strip().splitlines()
+        assert line.startswith("error: dataset.image_size: "), (case, line)
+        assert "of memory, more than the" in line and "available" in line, (case, line)
+        assert re.search(r"need about [\d.]+ [TP]iB", line), (case, line)
+        assert not any(p.exists() for p in stored), case
+
+
+def test_a_size_that_fits_passes(tmp_path: Path) -> None:
+    assert check_dataset(spec(name="digits", image_size=64)).startswith("scikit-learn digits")
+
+
+@pytest.mark.parametrize("name", ["mnist", "fashion_mnist", "cifar10", "cifar100"])
+def test_validate_sizes_a_keras_set_before_it_is_downloaded(keras_home: Path, name: str) -> None:
+    study = study_file(keras_home, {"name": name, "image_size": 100_000})
+    result = CliRunner().invoke(app, ["validate", str(study)])
+    assert result.exit_code == 2, result.output
+    (line,) = result.output.strip().splitlines()
+    assert line.startswith("error: dataset.image_size: 70,000 images") or line.startswith(
+        "error: dataset.image_size: 60,000 images"
+    ), line
+    assert not any((keras_home / "datasets").iterdir())

@@ -3,6 +3,8 @@ colour mode, sizes, the one-line errors of broken folders, and a study run on it
 
 from __future__ import annotations
 
+import struct
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -13,7 +15,7 @@ from typer.testing import CliRunner
 from automl.cli.app import app
 from automl.data.dataset import check_dataset, load_dataset
 from automl.errors import DataError
-from tests.data_files import spec, study_file, write_folder
+from tests.data_files import run_in, spec, study_file, write_folder
 
 
 def test_folder_classes_are_the_sorted_subfolders_and_the_split_is_stratified(
@@ -115,3 +117,70 @@ def test_a_study_on_a_folder_of_images_runs_in_worker_processes(tmp_path: Path) 
     result = run_study(load_spec(study), str(tmp_path / "study.journal"), None, workers=1)
     assert result.states == {"COMPLETE": 2}
     assert result.best_hyperparameters["augment"] in ("none", "flip_translate")
+
+
+def _png_header_only(width: int, height: int) -> bytes:
+    """A PNG that declares width x height pixels in a few bytes: a decompression bomb's header."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        crc = struct.pack(">I", zlib.crc32(kind + data))
+        return struct.pack(">I", len(data)) + kind + data + crc
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    idat = zlib.compress(b"")
+    chunks = chunk(b"IHDR", header) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
+    return b"\x89PNG\r\n\x1a\n" + chunks
+
+
+def hostile_folders(tmp: Path) -> dict[str, tuple[Path, Path, str]]:
+    """Folders whose images would stop a worker, not the check: the path its line names, and
+    the words."""
+    cases: dict[str, tuple[Path, Path, str]] = {}
+
+    def one(case: str, file_name: str, content: bytes, words: str) -> None:
+        root = write_folder(tmp / f"f{len(cases)}", {"cat": 2, "dog": 2})
+        (root / "dog" / file_name).write_bytes(content)
+        cases[case] = (root, root / "dog" / file_name, words)
+
+    png = (tmp / "whole.png", tmp / "whole.jpg")
+    rng = np.random.default_rng(0)
+    pixels = rng.integers(0, 255, (40, 40, 3), dtype=np.uint8)
+    Image.fromarray(pixels).save(png[0])
+    Image.fromarray(pixels).save(png[1])
+    whole_png, whole_jpg = png[0].read_bytes(), png[1].read_bytes()
+    one("50000x50000 bomb", "bomb.png", _png_header_only(50_000, 50_000), "decompression bomb")
+    one("10000x10000 bomb", "big.png", _png_header_only(10_000, 10_000), "decompression bomb")
+    one("PNG cut in half", "half.png", whole_png[: len(whole_png) // 2], "truncated")
+    one("PNG without its end", "end.png", whole_png[:-6], "truncated")
+    one("JPEG cut in half", "half.jpg", whole_jpg[: len(whole_jpg) // 2], "a truncated JPEG")
+    one("text named .jpg", "notes.jpg", b"just some words\n", "not an image")
+    one("an empty .png", "empty.png", b"", "not an image")
+    lonely = write_folder(tmp / "lonely", {"cat": 3, "dog": 1})
+    cases["a class of one image"] = (lonely, lonely, "class dog has 1 training image")
+    return cases
+
+
+@pytest.mark.parametrize("command", ["validate", "run"])
+def test_hostile_images_are_one_line_naming_the_file_before_a_study_exists(
+    tmp_path: Path, command: str
+) -> None:
+    for case, (path, named, words) in hostile_folders(tmp_path).items():
+        study = study_file(tmp_path, {"name": "folder", "path": str(path)})
+        if command == "validate":
+            result, stored = CliRunner().invoke(app, ["validate", str(study)]), ()
+        else:
+            result, stored = run_in(tmp_path, study)
+        assert result.exit_code == 2, (case, result.output)
+        lines = result.output.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("error: "), (case, result.output)
+        assert str(named) in lines[0] and words in lines[0], (case, lines[0])
+        assert not any(p.exists() for p in stored), case
+
+
+def test_whole_jpegs_pass_the_check(tmp_path: Path) -> None:
+    root = tmp_path / "jpegs"
+    for label in ("cat", "dog"):
+        (root / label).mkdir(parents=True)
+        for i in range(2):
+            Image.fromarray(np.full((8, 8, 3), 40 * i, np.uint8)).save(root / label / f"{i}.jpg")
+    assert "4 images in 2 classes" in check_dataset(spec(name="folder", path=str(root)))

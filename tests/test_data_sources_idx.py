@@ -3,15 +3,18 @@ reads them."""
 
 from __future__ import annotations
 
+import gzip
 import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+from typer.testing import CliRunner
 
+from automl.cli.app import app
 from automl.data.dataset import load_dataset
-from tests.data_files import spec, write_fashion
+from tests.data_files import idx_bytes, spec, study_file, write_fashion
 
 
 @pytest.mark.slow  # starts a Python that imports TensorFlow
@@ -35,3 +38,25 @@ def test_fashion_mnist_reads_what_keras_reads(keras_home: Path) -> None:
         assert (data.y_test == theirs["yt"]).all()
         ours = np.concatenate([data.x_train, data.x_val])[..., 0]
         assert sorted(map(bytes, ours)) == sorted(map(bytes, theirs["x"]))
+
+
+@pytest.mark.parametrize(
+    ("labels", "words"),
+    [
+        (np.zeros(30, np.uint8), "no image of class 1, 2, 3, 4, 5, ..."),
+        (np.arange(30, dtype=np.uint8) % 10 + 1, "holds label 10, out of range 0..9"),
+        (np.r_[np.arange(10), np.zeros(20)].astype(np.uint8), "class Trouser has 1 training"),
+    ],
+    ids=["one class", "1-based", "a class of one image"],
+)
+def test_fashion_mnist_labels_are_checked_by_validate(
+    tmp_path: Path, labels: np.ndarray, words: str
+) -> None:
+    folder = write_fashion(tmp_path / "fashion", n_train=30, n_test=10)
+    with gzip.open(folder / "train-labels-idx1-ubyte.gz", "wb") as f:
+        f.write(idx_bytes(labels))
+    study = study_file(tmp_path, {"name": "fashion_mnist", "path": str(folder)})
+    result = CliRunner().invoke(app, ["validate", str(study)])
+    assert result.exit_code == 2, result.output
+    (line,) = result.output.strip().splitlines()
+    assert line.startswith(f"error: {folder / 'train-labels-idx1-ubyte.gz'}: ") and words in line

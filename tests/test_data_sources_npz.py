@@ -3,14 +3,18 @@ each broken file."""
 
 from __future__ import annotations
 
+import io
+import zipfile
 from pathlib import Path
 
 import numpy as np
+import pytest
 from typer.testing import CliRunner
 
 from automl.cli.app import app
-from automl.data.dataset import load_dataset
-from tests.data_files import mnist_arrays, spec, study_file, write_npz
+from automl.data.dataset import check_dataset, load_dataset
+from automl.errors import DataError
+from tests.data_files import mnist_arrays, run_in, spec, study_file, write_npz
 
 
 def test_npz_in_mnist_layout_keeps_its_test_set_raw_and_apart(tmp_path: Path) -> None:
@@ -92,3 +96,108 @@ def test_bad_npz_files_stop_automl_validate_with_one_line_naming_path_and_key(
         lines = result.output.strip().splitlines()
         assert len(lines) == 1 and lines[0].startswith("error: "), (case, result.output)
         assert str(path) in lines[0] and words in lines[0], (case, lines[0])
+
+
+def _truncated_npz(path: Path, x: np.ndarray, y: np.ndarray) -> Path:
+    """An npz whose x_train.npy header promises more images than its bytes hold."""
+    buffer = io.BytesIO()
+    np.lib.format.write_array(buffer, x)
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("x_train.npy", buffer.getvalue()[: -x[0].nbytes * 3])
+        labels = io.BytesIO()
+        np.lib.format.write_array(labels, y)
+        archive.writestr("y_train.npy", labels.getvalue())
+    return path
+
+
+def nonsense_npz_files(tmp: Path) -> dict[str, tuple[Path, str]]:
+    """Readable npz files whose data would train into nonsense, and the words of their error."""
+    good = mnist_arrays(n_train=20, n_test=10, side=8)
+    x, y = good["x_train"].astype(np.float32), good["y_train"]
+    with_nan, with_inf, with_neg_inf = x.copy(), x.astype(np.float64), x.astype(np.float16)
+    with_nan[7, 3, 3], with_inf[2, 0, 0], with_neg_inf[9, 1, 1] = np.nan, np.inf, -np.inf
+    big = np.stack([np.zeros((10, 10), np.uint8)] * 10)
+    files = {
+        "NaN pixel": ({"x_train": with_nan, "y_train": y}, "x_train holds nan (image 7)"),
+        "inf pixel in x_val": (
+            {"x_train": x, "y_train": y, "x_val": with_inf, "y_val": y},
+            "x_val holds inf (image 2)",
+        ),
+        "-inf pixel in x_test": (
+            {"x_train": x, "y_train": y, "x_test": with_neg_inf, "y_test": y},
+            "x_test holds -inf (image 9)",
+        ),
+        "one class": ({"x_train": x, "y_train": np.zeros(20, int)}, "a classifier needs two"),
+        "one class named": (
+            {"x_train": x, "y_train": np.zeros(20), "class_names": np.array(["cat"])},
+            "every training image has label 0",
+        ),
+        "x_val of another size": (
+            {"x_train": x, "y_train": y, "x_val": big, "y_val": y[:10]},
+            "x_val images are 10x10, x_train's 8x8",
+        ),
+        "x_test of another size": (
+            {"x_train": x, "y_train": y, "x_test": big, "y_test": y[:10]},
+            "x_test images are 10x10",
+        ),
+        "a class of one image": (
+            {"x_train": x[:3], "y_train": np.array([0, 0, 1])},
+            "class 1 has 1 training image; the validation split needs at least 2",
+        ),
+        "empty x_val": (
+            {"x_train": x, "y_train": y, "x_val": x[:0], "y_val": y[:0]},
+            "x_val holds no images",
+        ),
+        "a label of a billion": (
+            {"x_train": x[:2], "y_train": np.array([0, 10**9])},
+            "no image of class 1, 2, 3, 4, 5, ...",
+        ),
+        "NaN label": ({"x_train": x, "y_train": np.where(y == 3, np.nan, y)}, "NaN or inf"),
+        "fraction label": ({"x_train": x, "y_train": y + 0.5}, "got 0.5"),
+        "negative y_val": (
+            {"x_train": x, "y_train": y, "x_val": x, "y_val": y.astype(int) - 1},
+            "y_val holds label -1",
+        ),
+    }
+    cases = {
+        case: (write_npz(tmp / f"{i}.npz", **arrays), words)
+        for i, (case, (arrays, words)) in enumerate(files.items())
+    }
+    cases["fewer bytes than its shape"] = (
+        _truncated_npz(tmp / "torn.npz", x, y),
+        "x_train holds fewer bytes than its shape (20, 8, 8)",
+    )
+    return cases
+
+
+@pytest.mark.parametrize("command", ["validate", "run"])
+def test_npz_data_that_would_train_into_nonsense_is_refused_before_a_study_exists(
+    tmp_path: Path, command: str
+) -> None:
+    for case, (path, words) in nonsense_npz_files(tmp_path).items():
+        study = study_file(tmp_path, {"name": "npz", "path": str(path)})
+        if command == "validate":
+            result, stored = CliRunner().invoke(app, ["validate", str(study)]), ()
+        else:
+            result, stored = run_in(tmp_path, study)
+        assert result.exit_code == 2, (case, result.output)
+        lines = result.output.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("error: "), (case, result.output)
+        assert str(path) in lines[0] and words in lines[0], (case, lines[0])
+        assert not any(p.exists() for p in stored), case
+
+
+def test_splits_of_other_sizes_are_fine_once_image_size_is_set(tmp_path: Path) -> None:
+    good = mnist_arrays(n_train=20, n_test=10, side=8)
+    big = np.stack([np.zeros((10, 10), np.uint8)] * 10)
+    path = write_npz(tmp_path / "sizes.npz", **{**good, "x_test": big})
+    data = load_dataset(spec(name="npz", path=str(path), image_size=[6, 6]))
+    assert data.x_test is not None and data.x_test.shape == (10, 6, 6, 1)
+
+
+def test_the_finite_check_reads_a_large_float_array_in_bounded_memory(tmp_path: Path) -> None:
+    x = np.zeros((4_000, 32, 32, 3), np.float32)  # 47 MiB: read 16 MiB at a time
+    x[-1, -1, -1, -1] = np.nan
+    path = write_npz(tmp_path / "large.npz", x_train=x, y_train=np.arange(4_000) % 2)
+    with pytest.raises(DataError, match=r"x_train holds nan \(image 3999\)"):
+        check_dataset(spec(name="npz", path=str(path)))

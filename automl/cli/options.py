@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
+from typer.core import TyperCommand, TyperGroup
 
 from automl.errors import AutomlError
 from automl.spec.schema import DATASETS, PARAMS, PRUNERS, SAMPLERS, TOP_LEVEL
@@ -24,6 +25,42 @@ Completion = Callable[[str], list[str]]
 # MLflow's defaults start several server workers, a job runner and its consumers; one worker
 # without the job runner serves one person's browser in a fraction of the memory.
 MLFLOW_WORKERS = 1
+
+
+def _plain_help(params: list[Any]) -> list[Any]:
+    """A flag shows no `<bool>` beside its name: it takes no value."""
+    for param in params:
+        if getattr(param, "is_flag", False) and param.metavar is None:
+            param.metavar = ""
+    return params
+
+
+class Command(TyperCommand):
+    """A command whose help lists flags without a type and arguments by their metavar."""
+
+    def get_params(self, ctx: Any) -> list[Any]:
+        return _plain_help(super().get_params(ctx))
+
+    def collect_usage_pieces(self, ctx: Any) -> list[str]:
+        # Typer writes a required argument as {name}; the usage line shows it as STUDY_FILE.
+        return [p[1:-1] if p.startswith("{") else p for p in super().collect_usage_pieces(ctx)]
+
+
+class Group(TyperGroup):
+    """The `automl` command group, its help plain as its commands'."""
+
+    def get_params(self, ctx: Any) -> list[Any]:
+        return _plain_help(super().get_params(ctx))
+
+
+class App(typer.Typer):
+    """typer.Typer whose group and commands are `Group` and `Command`."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(cls=Group, **kwargs)
+
+    def command(self, *args: Any, **kwargs: Any) -> Any:
+        return super().command(*args, cls=Command, **kwargs)
 
 
 def user_errors(func: F) -> F:
@@ -86,6 +123,7 @@ def gpu_ids(gpus: str | None) -> list[str] | None:
 SpecPath = Annotated[
     Path,
     typer.Argument(
+        metavar="STUDY_FILE",
         help="A study file (YAML), e.g. studies/digits_quick.yaml",
         autocompletion=complete_spec_files,
     ),
@@ -105,7 +143,9 @@ TrackingOpt = Annotated[
         help="MLflow tracking URI. Default: $MLFLOW_TRACKING_URI, else sqlite:///./mlflow.db",
     ),
 ]
-StudyName = Annotated[str, typer.Argument(help="The study's name (see `automl studies`)")]
+StudyName = Annotated[
+    str, typer.Argument(metavar="STUDY", help="The study's name (see `automl studies`)")
+]
 
 # ---------------------------------------------------------------------------- run
 
@@ -119,7 +159,9 @@ GpusOpt = Annotated[
 
 # ---------------------------------------------------------------------------- new
 
-NameArg = Annotated[str, typer.Argument(help="The study's name (its Optuna study name)")]
+NameArg = Annotated[
+    str, typer.Argument(metavar="NAME", help="The study's name (its Optuna study name)")
+]
 DatasetOpt = Annotated[
     str,
     typer.Option(
@@ -169,6 +211,9 @@ ReportOutOpt = Annotated[Path, typer.Option(help="Folder to write <study>.html i
 ModelOutOpt = Annotated[Path, typer.Option(help="The model file to write, e.g. best.keras")]
 RetrainOpt = Annotated[
     bool, typer.Option(help="Train the best trial again even if its model was saved")
+]
+OverwriteOpt = Annotated[
+    bool, typer.Option(help="Overwrite the model file and its .json if they exist")
 ]
 
 # ---------------------------------------------------------------------------- servers

@@ -15,13 +15,14 @@ from typing import Any
 
 import yaml
 
+from automl.data.dataset import check_dataset
 from automl.errors import AutomlError, SpecError
 from automl.search.factories import check_requirements
 from automl.search.space import describe
-from automl.spec.overrides import parse_param
+from automl.spec.overrides import dataset_field, parse_param
 from automl.spec.reading import load_yaml
 from automl.spec.rules import parse
-from automl.spec.schema import DATASETS, PARAMS, StudySpec
+from automl.spec.schema import PARAMS, StudySpec
 
 
 @dataclass(frozen=True)
@@ -53,6 +54,9 @@ ANY_IMAGES = Suited(epochs=10, trials=20, depth=(1, 4), width=(8, 128))
 # this warm-up, became the study's best.
 DEFAULT_PRUNER: dict[str, Any] = {"name": "median", "n_startup_trials": 5, "n_warmup_steps": 2}
 
+# The longest file name most file systems take (ext4, APFS, NTFS: 255 bytes).
+MAX_FILE_NAME = 255
+
 LESSON_GRID: dict[str, Any] = {"learning_rate": [0.1, 0.01, 0.001], "beta_1": [0.8, 0.88, 0.9]}
 
 
@@ -70,15 +74,6 @@ def default_params(dataset: str, grid: bool) -> dict[str, Any]:
         "width": {"low": suited.width[0], "high": suited.width[1], "log": True},
         "batch_norm": [True, False],
     }
-
-
-def dataset_field(value: str) -> str | dict[str, str]:
-    """--dataset: a data set's name, an .npz file, or a folder of one folder per class."""
-    if value not in DATASETS and value.endswith(".npz"):
-        return {"name": "npz", "path": value}
-    if value not in DATASETS and Path(value).is_dir():
-        return {"name": "folder", "path": value}
-    return value  # a name; spec.parse lists the known ones if it is not one of them
 
 
 def study_raw(
@@ -156,17 +151,35 @@ def new_study(
     force: bool,
 ) -> tuple[Path, StudySpec]:
     """`automl new`: write the study file (to studies/NAME.yaml unless `out` names another)."""
+    if out is None:
+        check_file_name(name)
     path = out if out is not None else Path("studies") / f"{name}.yaml"
     raw = study_raw(name, dataset, sampler, pruner, trials, epochs, params)
     return path, write_study(path, raw, force=force)
 
 
+def check_file_name(name: str) -> None:
+    """A name that becomes studies/NAME.yaml: one plain file name, inside studies/."""
+    size = len(f"{name}.yaml".encode("utf-8", "surrogatepass"))
+    if any(c in "/\\" or ord(c) < 32 for c in name):
+        problem = "a file name, without '/', '\\' or control characters (NUL, newline, ...)"
+    elif size > MAX_FILE_NAME:
+        problem = f"at most {MAX_FILE_NAME - len('.yaml')} bytes, got {size - len('.yaml')}"
+    else:
+        return
+    raise AutomlError(
+        f"name: {name[:80]!r}{'...' if len(name) > 80 else ''}: the file studies/NAME.yaml "
+        f"needs {problem}; pick another name, or give --out"
+    )
+
+
 def write_study(path: Path, raw: dict[str, Any], force: bool = False) -> StudySpec:
-    """Check the study and write it; nothing is written when a rule is broken."""
+    """Check the study and its data set and write it; nothing is written when a rule is broken."""
     if path.exists() and not force:
         raise AutomlError(f"{path} exists; add --force to overwrite it")
     spec = parse(raw)
     check_requirements(spec)  # as `automl validate` does: the file must pass it
+    check_dataset(spec.dataset, fetch=False)  # and so must its data set
     text = render(raw, spec, path)
     # What is written is what was checked: the text itself goes through spec's rules.
     spec = parse(load_yaml(text, str(path)), str(path))

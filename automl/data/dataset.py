@@ -19,10 +19,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import psutil
 from PIL import Image
 
 from automl.data.sources.base import Summary
-from automl.data.sources.keras_cache import download, download_in_child, to_download
+from automl.data.sources.keras_cache import download, download_in_child, expected, to_download
 from automl.data.sources.locate import locate
 from automl.errors import DataError
 from automl.spec.schema import DatasetSpec
@@ -63,9 +64,11 @@ def check_dataset(spec: DatasetSpec, fetch: bool = True) -> str:
     """
     source = locate(spec, download_in_child if fetch else None)
     if source is None:
+        _check_memory(spec, expected(spec.name))
         return to_download(spec.name)
     summary = source.check()
     _check_options(spec, summary)
+    _check_memory(spec, summary)
     return summary.description
 
 
@@ -148,6 +151,38 @@ def _check_options(spec: DatasetSpec, summary: Summary) -> None:
             f"dataset.max_samples: {spec.max_samples} leaves fewer than two images per class "
             f"({summary.num_classes} classes); use at least {2 * summary.num_classes}"
         )
+
+
+def _check_memory(spec: DatasetSpec, summary: Summary) -> None:
+    """The arrays a worker holds (as read, and resized or recoloured) fit in the memory this
+    machine has available now: a size that cannot is refused before anything is loaded."""
+    height, width, stored = summary.shape
+    channels = {"grayscale": 1, "rgb": 3}.get(spec.color_mode or "", stored)
+    size = spec.image_size or (height, width)
+    train = summary.train if spec.max_samples is None else min(spec.max_samples, summary.train)
+    images = train + summary.held_out
+    needed = images * size[0] * size[1] * channels * summary.itemsize
+    if (*size, channels) != summary.shape:  # the arrays as read are held while converted
+        needed += (summary.train + summary.held_out) * height * width * stored * summary.itemsize
+    available = psutil.virtual_memory().available
+    if needed > available:
+        field = "dataset.image_size" if spec.image_size is not None else "dataset"
+        raise DataError(
+            f"{field}: {images:,} images of {size[0]}x{size[1]}x{channels} values "
+            f"({_bytes(summary.itemsize)} each) need about {_bytes(needed)} of memory, more "
+            f"than the {_bytes(available)} this machine has available; use a smaller "
+            "dataset.image_size or dataset.max_samples"
+        )
+
+
+def _bytes(n: int) -> str:
+    """A size in bytes as people read it: 1.5 GiB, 65.0 TiB."""
+    value = float(n)
+    for unit in ("bytes", "KiB", "MiB", "GiB", "TiB"):
+        if value < 1024:
+            return f"{n} byte{'s' * (n != 1)}" if unit == "bytes" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{value:.1f} PiB"
 
 
 # ---------------------------------------------------------------------------- shapes and colours

@@ -5,6 +5,7 @@ the description of a data set keras.datasets downloads (its files, and where the
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,10 +36,14 @@ class Images:
 
 @dataclass(frozen=True)
 class Summary:
-    """What a check learns without decoding pixels."""
+    """What a check learns without decoding pixels: enough to size the arrays and the split."""
 
     description: str
     num_classes: int
+    shape: tuple[int, int, int]  # one image as the source holds it: (height, width, channels)
+    itemsize: int  # bytes per value as the source holds it
+    train: int  # training images
+    held_out: int = 0  # validation and test images kept beside them
 
 
 class Source(Protocol):
@@ -65,8 +70,11 @@ def as_labels(y: np.ndarray, key: str, where: Path) -> np.ndarray:
             f"got {y.shape}{hint}"
         )
     if y.dtype.kind == "f":
-        if not np.all(np.isfinite(y)) or np.any(y != np.round(y)):
-            raise DataError(f"{where}: {key} must hold whole class numbers, got fractions")
+        if not np.all(np.isfinite(y)):
+            raise DataError(f"{where}: {key} must hold whole class numbers, got NaN or inf")
+        if np.any(y != np.round(y)):
+            first = y[y != np.round(y)][0]
+            raise DataError(f"{where}: {key} must hold whole class numbers, got {first:g}")
     elif y.dtype.kind not in "iu":
         raise DataError(f"{where}: {key} must hold class numbers, got dtype {y.dtype}")
     if len(y) and y.min() < 0:
@@ -75,19 +83,40 @@ def as_labels(y: np.ndarray, key: str, where: Path) -> np.ndarray:
 
 
 def check_classes(y_train: np.ndarray, num_classes: int, where: Path) -> None:
-    """Every class 0..K-1 must have a training image: a gap is a mislabelled set (1-based?)."""
+    """Two classes or more, and every class 0..K-1 with a training image: a gap is a
+    mislabelled set (1-based?)."""
     present = np.unique(y_train)
     if len(present) and present[-1] >= num_classes:
         raise DataError(
             f"{where}: y_train holds label {present[-1]}, out of range 0..{num_classes - 1} "
             "(the class_names given)"
         )
-    missing = np.setdiff1d(np.arange(num_classes), present)
-    if len(missing):
+    if len(present) == num_classes and num_classes < 2:
+        raise DataError(
+            f"{where}: every training image has label {present[0] if len(present) else 0}; "
+            "a classifier needs two classes or more"
+        )
+    if len(present) < num_classes:  # sorted, unique and in range: the gaps are what is missing
+        have = set(present.tolist())
+        missing = list(itertools.islice((c for c in range(num_classes) if c not in have), 6))
         shown = ", ".join(str(m) for m in missing[:5]) + (", ..." if len(missing) > 5 else "")
         raise DataError(
             f"{where}: y_train has no image of class {shown}; labels must run 0..K-1 "
             "with every class present (1-based labels? subtract 1)"
+        )
+
+
+def check_splittable(y_train: np.ndarray, names: tuple[str, ...] | None, where: Path) -> None:
+    """Checked labels that a validation split can cut: every class needs two training images or
+    more, one to validate on and one to train on (a set with a validation set of its own
+    needs one)."""
+    counts = np.bincount(y_train)
+    label = int(np.argmin(counts))
+    if counts[label] < 2:
+        name = names[label] if names and label < len(names) else str(label)
+        raise DataError(
+            f"{where}: class {name} has {counts[label]} training image; the validation split "
+            "needs at least 2 images of every class (one to validate on, one to train on)"
         )
 
 
@@ -128,3 +157,5 @@ class KerasSet:
     wanted: str  # what to put there, for messages
     packed: str = ""  # "zip" or "tar": one file may hold the whole set
     class_names: tuple[str, ...] = ()
+    image: tuple[int, int, int] = (28, 28, 1)  # one image: (height, width, channels), bytes
+    sizes: tuple[int, int] = (60_000, 10_000)  # training and test images

@@ -58,7 +58,11 @@ class Cifar:
                 if f"{self.keras_set.folder}/{f}" not in names:
                     raise DataError(f"{self.found}: the archive lacks {self.keras_set.folder}/{f}")
         classes = 10 if self.name == "cifar10" else 100 if self.label_mode == "fine" else 20
-        return Summary(f"{self.description}, {classes} classes", classes)
+        # Its labels lie in the pickles beside the pixels: the sizes are CIFAR's own.
+        train, test = self.keras_set.sizes
+        return Summary(
+            f"{self.description}, {classes} classes", classes, self.keras_set.image, 1, train, test
+        )
 
     def read(self, select: Select) -> Images:
         batches = self._unpickle()

@@ -6,17 +6,20 @@ remembers what it found (`Scan`) so that the read decodes only the selected imag
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
-from automl.data.sources.base import Images, Select, Summary
+from automl.data.sources.base import Images, Select, Summary, check_splittable
 from automl.errors import DataError
 from automl.spec.schema import DatasetSpec
 
 GRAYSCALE_MODES = ("1", "L", "LA", "I", "I;16", "F")
+# How far from a JPEG's end its end-of-image marker may lie (some writers pad after it).
+JPEG_TAIL = 64
 
 
 @dataclass(frozen=True)
@@ -55,6 +58,7 @@ class Folder:
         size = image_size if image_size is not None else _one_size(self.root, sizes)
         color = self.spec.color_mode or ("grayscale" if gray else "rgb")
         names = tuple(d.name for d in classes)
+        check_splittable(np.array(labels, dtype=np.int64), names, self.root)
         self.scan = Scan(
             tuple(files),
             np.array(labels, dtype=np.int64),
@@ -67,6 +71,9 @@ class Folder:
             f"folder {self.root}: {len(files):,} images in {len(names)} classes ({shown}), "
             f"{size[0]}x{size[1]} {color}",
             len(names),
+            (size[0], size[1], 1 if color == "grayscale" else 3),
+            1,
+            train=len(files),
         )
 
     def read(self, select: Select) -> Images:
@@ -121,13 +128,31 @@ def _images_in(folder: Path) -> list[Path]:
 
 
 def _probe(path: Path) -> tuple[tuple[int, int], bool]:
-    """An image's (height, width) and whether it is grayscale, from its header only."""
+    """An image's (height, width) and whether it is grayscale, from its header; a PNG's chunk
+    checksums and a JPEG's end marker say whether it is whole, without decoding it."""
     try:
-        with Image.open(path) as image:
-            width, height = image.size
-            return (height, width), image.mode in GRAYSCALE_MODES
-    except OSError:
-        raise DataError(f"{path}: not an image (PNG or JPEG expected)") from None
+        with warnings.catch_warnings():
+            # PIL only warns below twice its pixel limit; such an image is refused all the same.
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as image:
+                width, height = image.size
+                gray = image.mode in GRAYSCALE_MODES
+                kind = image.format
+                image.verify()
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise DataError(f"{path}: refused, {exc}") from None
+    except (OSError, SyntaxError, ValueError):
+        raise DataError(f"{path}: not an image, or a truncated one (PNG or JPEG)") from None
+    if kind == "JPEG" and not _ends_jpeg(path):
+        raise DataError(f"{path}: a truncated JPEG (it lacks the end-of-image marker)")
+    return (height, width), gray
+
+
+def _ends_jpeg(path: Path) -> bool:
+    """A whole JPEG ends with the end-of-image marker FF D9 (give or take a few padding bytes)."""
+    with open(path, "rb") as fp:
+        fp.seek(max(0, path.stat().st_size - JPEG_TAIL))
+        return b"\xff\xd9" in fp.read()
 
 
 def _one_size(root: Path, sizes: dict[tuple[int, int], Path]) -> tuple[int, int]:
@@ -150,5 +175,5 @@ def _decode(path: Path, mode: str, size: tuple[int, int]) -> np.ndarray:
             if pixels.size != (width, height):
                 pixels = pixels.resize((width, height), Image.Resampling.BILINEAR)
             return np.asarray(pixels)
-    except OSError as exc:
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
         raise DataError(f"{path}: cannot decode the image ({exc})") from None

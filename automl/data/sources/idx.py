@@ -12,7 +12,15 @@ from pathlib import Path
 
 import numpy as np
 
-from automl.data.sources.base import Images, KerasSet, Select, Summary, as_labels
+from automl.data.sources.base import (
+    Images,
+    KerasSet,
+    Select,
+    Summary,
+    as_labels,
+    check_classes,
+    check_splittable,
+)
 from automl.errors import DataError
 
 
@@ -24,7 +32,8 @@ class Idx:
         self.keras_set = keras_set
 
     def check(self) -> Summary:
-        """The four headers: byte IDX files, images (N, H, W) matching N labels."""
+        """The four headers (byte IDX files, images (N, H, W) matching N labels) and the
+        training labels (a byte each): every class 0..9 present, twice or more."""
         labels, images, test_labels, test_images = (
             _open_idx(self.folder / f, header_only=True)[0] for f in self.keras_set.files
         )
@@ -33,7 +42,19 @@ class Idx:
                 raise DataError(
                     f"{self.folder}: the {kind} images {x} do not match the {kind} labels {y}"
                 )
-        return Summary(f"{self.keras_set.title} from {self.folder}, 10 classes", 10)
+        where = self.folder / self.keras_set.files[0]
+        train_labels = as_labels(_read_idx(where), "train labels", where)
+        names = self.keras_set.class_names
+        check_classes(train_labels, len(names), where)
+        check_splittable(train_labels, names, where)
+        return Summary(
+            f"{self.keras_set.title} from {self.folder}, 10 classes",
+            len(names),
+            (images[1], images[2], 1),
+            1,
+            train=images[0],
+            held_out=test_images[0],
+        )
 
     def read(self, select: Select) -> Images:
         y_train, x_train, y_test, x_test = (

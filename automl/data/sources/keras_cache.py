@@ -21,7 +21,7 @@ from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
 from automl.backend import load_keras
-from automl.data.sources.base import KerasSet, Source
+from automl.data.sources.base import KerasSet, Source, Summary
 from automl.data.sources.cifar import Cifar
 from automl.data.sources.idx import Idx
 from automl.data.sources.npz import Npz
@@ -81,6 +81,8 @@ KERAS_SETS: dict[str, KerasSet] = {
         cache_folder="",
         wanted="cifar-10-python.tar.gz or its extracted cifar-10-batches-py folder",
         packed="tar",
+        image=(32, 32, 3),
+        sizes=(50_000, 10_000),
     ),
     "cifar100": KerasSet(
         "CIFAR-100",
@@ -96,6 +98,8 @@ KERAS_SETS: dict[str, KerasSet] = {
         cache_folder="",
         wanted="cifar-100-python.tar.gz or its extracted cifar-100-python folder",
         packed="tar",
+        image=(32, 32, 3),
+        sizes=(50_000, 10_000),
     ),
 }
 
@@ -183,6 +187,14 @@ def _missing(name: str, reason: str) -> str:
         f"dataset {name}: {keras_set.title} is not in the Keras cache and {reason}; put "
         f"{keras_set.wanted} in {where}, or set dataset.path to it, or use dataset npz or folder"
     )
+
+
+def expected(name: str) -> Summary:
+    """What a Keras data set's download holds, to size it before it is there (CIFAR's classes
+    are counted once its files are read)."""
+    keras_set = KERAS_SETS[name]
+    train, test = keras_set.sizes
+    return Summary(keras_set.title, len(keras_set.class_names), keras_set.image, 1, train, test)
 
 
 def to_download(name: str) -> str:

@@ -21,7 +21,7 @@ def locate(spec: DatasetSpec, fetch: Callable[[str], None] | None) -> Source | N
     if spec.name == "digits":
         return Digits()
     if spec.name == "npz":
-        return Npz(Path(str(spec.path)).expanduser())
+        return Npz(Path(str(spec.path)).expanduser(), resized=spec.image_size is not None)
     if spec.name == "folder":
         return Folder(spec)
     if spec.name in KERAS_SETS:
