@@ -22,6 +22,8 @@ RUN_URL_ATTR = "mlflow_run_url"
 # Trial system attributes.
 FAILED_TRIAL_ATTR = "failed_trial"  # Optuna's own: the first failure a retry replaces
 RETRY_HISTORY_ATTR = "retry_history"  # Optuna's own: the numbers of the trials a retry replaces
+# Optuna's own: each artifact uploaded to a trial is a system attribute named with this prefix.
+ARTIFACTS_PREFIX = "artifacts:"
 # How often a retried configuration's worker has died so far. A configuration that kills its
 # worker again and again (say, out of memory) is given up.
 DEATHS_ATTR = "automl.worker_deaths"

@@ -142,7 +142,7 @@ def test_export_takes_the_saved_model_and_retrains_once_it_is_gone(tiny: Run) ->
 
     # Models that fall out of the top K are deleted from their runs: export retrains.
     get_artifact_repository(client.get_run(run_id).info.artifact_uri).delete_artifacts("model")
-    code, stdout, stderr = tiny.cli("export", "tiny", "--out", str(out))
+    code, stdout, stderr = tiny.cli("export", "tiny", "--out", str(out), "--force")
 
     assert code == 0, stdout + stderr
     assert "retrained: its saved model model/model.keras in MLflow run" in stdout
@@ -179,3 +179,30 @@ def test_export_of_a_study_from_an_older_automl_says_how_to_fix_it(tmp_path: Pat
     assert result.exit_code == 2
     assert "has no stored study file (automl.spec)" in result.stderr
     assert not (tmp_path / "m.keras").exists()
+
+
+@pytest.mark.parametrize("existing", ["m.keras", "m.json", "both", "a folder m.keras"])
+def test_export_refuses_to_write_over_a_file_unless_forced(tmp_path: Path, existing: str) -> None:
+    url = str(tmp_path / "s.journal")
+    study = optuna.create_study(study_name="old", storage=open_storage(url))
+    study.add_trial(optuna.trial.create_trial(value=0.5, params={}, distributions={}))
+    out = tmp_path / "m.keras"
+    if existing == "a folder m.keras":
+        out.mkdir()
+    for name in {"both": ["m.keras", "m.json"]}.get(existing, [existing]):
+        if not name.startswith("a folder"):
+            (tmp_path / name).write_bytes(b"the user's " + name.encode())
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir() if p.is_file()}
+    args = ["export", "old", "--out", str(out), "--storage", url]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 2
+    (line,) = result.output.strip().splitlines()
+    if existing == "a folder m.keras":
+        assert line == f"error: --out {out}: {out} is a folder, not a file to write"
+    else:
+        first = out if existing != "m.json" else out.with_suffix(".json")
+        assert line == f"error: {first} exists; add --force to overwrite it"
+        # With --force the export goes on (here to the study, which cannot be exported).
+        forced = runner.invoke(app, [*args, "--force"])
+        assert forced.exit_code == 2 and "has no stored study file" in forced.output
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir() if p.is_file()} == before

@@ -3,20 +3,27 @@ heartbeats of a database storage."""
 
 from __future__ import annotations
 
+import io
 import json
 import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
+from wsgiref.util import setup_testing_defaults
 
 import optuna
+import optuna_dashboard
 import pytest
+from optuna.artifacts import FileSystemArtifactStore, upload_artifact
+from optuna.trial import TrialState
 
+from automl.keys import ARTIFACTS_PREFIX
 from automl.run.recovery import (
     MAX_DEATHS,
     fail_stale,
     reap_dead_workers,
+    requeue,
     stale_trial_ids,
     this_worker,
 )
@@ -142,3 +149,80 @@ def test_the_private_stale_trial_query_still_answers_as_fail_stale_needs(tmp_pat
     assert failed.number == trial.number and failed.state.name == "FAIL"
     assert failed.user_attrs["fail_reason"].startswith("no heartbeat for")
     assert [t.state.name for t in study.get_trials()] == ["FAIL", "WAITING"]
+
+
+# ---- A retry's artifacts are its own ------------------------------------------------------
+
+
+def _with_artifacts(study: optuna.Study, store, folder: Path, worker: dict) -> int:
+    """A RUNNING trial of `worker` with two files uploaded to it, as a worker's tracker does."""
+    trial = study.ask()
+    trial.suggest_categorical("learning_rate", GRID["learning_rate"])
+    trial.suggest_categorical("width", GRID["width"])
+    trial.set_user_attr("worker", worker)
+    for name in ("curves.png", "notes.txt"):
+        (folder / name).write_bytes(b"\x89PNG\r\n" + name.encode())
+        upload_artifact(artifact_store=store, file_path=str(folder / name), study_or_trial=trial)
+    return trial.number
+
+
+def _artifact_ids(trial: optuna.trial.FrozenTrial) -> set[str]:
+    return {k for k in trial.system_attrs if k.startswith(ARTIFACTS_PREFIX)}
+
+
+def _delete(app, study_id: int) -> str:
+    """DELETE a study through optuna-dashboard's own API, as its page does."""
+    body = json.dumps({"remove_associated_artifacts": True}).encode()
+    environ = {
+        "REQUEST_METHOD": "DELETE",
+        "PATH_INFO": f"/api/studies/{study_id}",
+        "CONTENT_TYPE": "application/json",
+        "CONTENT_LENGTH": str(len(body)),
+        "wsgi.input": io.BytesIO(body),
+    }
+    setup_testing_defaults(environ)
+    status: list[str] = []
+    b"".join(app(environ, lambda s, headers, exc_info=None: status.append(s)))
+    return status[0]
+
+
+@pytest.mark.parametrize("retries", ["a dead worker's", "an interrupted one", "retried twice"])
+def test_a_retry_holds_none_of_its_failures_artifacts_and_its_study_deletes(
+    tmp_path: Path, retries: str
+) -> None:
+    storage = open_storage(str(tmp_path / "s.journal"))
+    store_dir = tmp_path / "automl-artifacts"
+    store_dir.mkdir()
+    store = FileSystemArtifactStore(str(store_dir))
+    grid = optuna.samplers.GridSampler(GRID, seed=0)
+    study = optuna.create_study(study_name="retried", storage=storage, sampler=grid)
+    number = _with_artifacts(study, store, tmp_path, _dead_worker())
+    if retries == "an interrupted one":
+        trial_id = storage.get_trial_id_from_study_id_trial_number(study._study_id, number)
+        storage.set_trial_state_values(trial_id, state=TrialState.FAIL)
+        requeue(study, storage.get_trial(trial_id), died=False)
+    else:
+        _reap(study)
+    if retries == "retried twice":
+        # The retry starts, gets artifacts of its own, and its worker dies too.
+        retry = study.ask()
+        upload_artifact(
+            artifact_store=store, file_path=str(tmp_path / "notes.txt"), study_or_trial=retry
+        )
+        storage.set_trial_user_attr(retry._trial_id, "worker", _dead_worker())
+        _reap(study)
+    *failures, last = study.get_trials()
+    assert last.state.name == "WAITING"
+    assert last.params == failures[0].params
+    assert last.system_attrs["grid_id"] == failures[0].system_attrs["grid_id"]
+    assert _artifact_ids(last) == set()
+    ids = [i for t in failures for i in _artifact_ids(t)]
+    assert len(ids) == len(set(ids)) == 2 * len(failures) - (retries == "retried twice")
+    other = optuna.create_study(study_name="other", storage=storage)
+    _with_artifacts(other, store, tmp_path, this_worker())
+    theirs = {p.name for p in store_dir.iterdir()} - {i.removeprefix(ARTIFACTS_PREFIX) for i in ids}
+    assert len(theirs) == 2
+    app = optuna_dashboard.wsgi(storage, artifact_store=store)
+    assert _delete(app, study._study_id).startswith("204")
+    assert optuna.get_all_study_names(storage) == ["other"]
+    assert {p.name for p in store_dir.iterdir()} == theirs

@@ -93,10 +93,10 @@ def export_best(
     out: Path,
     tracking_uri: str | None,
     retrain: bool = False,
+    force: bool = False,
 ) -> Exported:
     """Write the best trial's model to `out` (a .keras file) and `out`.json beside it."""
-    if out.suffix != ".keras":
-        raise AutomlError(f"--out must name a .keras file (Keras 3 saves only that), got {out}")
+    check_out(out, force)
     study = load_study(storage_url, name)
     best = best_trial(study)
     spec = stored_spec(study, best)
@@ -123,6 +123,17 @@ def export_best(
         encoding="utf-8",
     )
     return exported
+
+
+def check_out(out: Path, force: bool) -> None:
+    """A .keras file, and no model or description written over unless asked to (`--force`)."""
+    if out.suffix != ".keras":
+        raise AutomlError(f"--out must name a .keras file (Keras 3 saves only that), got {out}")
+    for path in (out, out.with_suffix(".json")):
+        if path.is_dir():
+            raise AutomlError(f"--out {out}: {path} is a folder, not a file to write")
+        if path.exists() and not force:
+            raise AutomlError(f"{path} exists; add --force to overwrite it")
 
 
 @dataclass(frozen=True)

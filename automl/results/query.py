@@ -32,7 +32,7 @@ from automl.keys import (
 from automl.ranking import rank
 from automl.run.storage import open_storage
 from automl.search.space import LOG1M_PREFIX
-from automl.uris import is_url
+from automl.uris import is_url, mask
 
 if TYPE_CHECKING:
     from optuna.trial import FrozenTrial
@@ -97,7 +97,7 @@ class BestReport:
 
 def list_studies(storage_url: str) -> list[StudySummary]:
     """Every study in the storage, with its trials counted by state (for `automl studies`)."""
-    storage = open_storage(storage_url, must_exist=True)
+    storage = open_storage(storage_url, must_exist=True, readonly=True)
     out = []
     for frozen in storage.get_all_studies():
         study_id = storage.get_study_id_from_name(frozen.study_name)
@@ -126,20 +126,24 @@ def local_study_names(storage_url: str) -> list[str]:
         return []
     try:
         optuna.logging.set_verbosity(optuna.logging.ERROR)
-        return optuna.get_all_study_names(storage=open_storage(storage_url, must_exist=True))
+        return optuna.get_all_study_names(
+            storage=open_storage(storage_url, must_exist=True, readonly=True)
+        )
     except Exception:  # noqa: BLE001 - completion must never print a traceback into a shell
         return []
 
 
 def load_study(storage_url: str, name: str) -> optuna.Study:
     """Open an existing study; an unknown name lists the studies that exist."""
-    storage = open_storage(storage_url, must_exist=True)
+    storage = open_storage(storage_url, must_exist=True, readonly=True)
     try:
         storage.get_study_id_from_name(name)
     except KeyError:
         names = sorted(s.study_name for s in storage.get_all_studies())
         known = f"studies there: {', '.join(names)}" if names else "it holds no studies"
-        raise StorageError(f"no study named {name!r} in storage {storage_url}; {known}") from None
+        raise StorageError(
+            f"no study named {name!r} in storage {mask(storage_url)}; {known}"
+        ) from None
     return optuna.load_study(study_name=name, storage=storage)
 
 

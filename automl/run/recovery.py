@@ -19,6 +19,7 @@ from optuna.storages import BaseStorage, RDBStorage, RetryHeartbeatStaleTrialCal
 from optuna.trial import FrozenTrial, TrialState
 
 from automl.keys import (
+    ARTIFACTS_PREFIX,
     DEATHS_ATTR,
     FAIL_REASON_ATTR,
     FAILED_TRIAL_ATTR,
@@ -90,14 +91,17 @@ def requeue(study: optuna.Study, failed: FrozenTrial, died: bool) -> bool:
     """Queue a failed trial again with the same parameters (and grid cell).
 
     The retry carries Optuna's `failed_trial` and `retry_history` system attributes, so it
-    replaces the failure in the budget. Returns False where the configuration's worker has
-    died too often to try again.
+    replaces the failure in the budget, and the sampler's (a grid cell's id). The failure's
+    artifacts stay its own: a retry that named them too would have them deleted twice when
+    its study is (optuna-dashboard answers 500 half way). Returns False where the
+    configuration's worker has died too often to try again.
     """
     deaths = int(failed.system_attrs.get(DEATHS_ATTR, 0)) + int(died)
     if deaths > MAX_DEATHS:
         return False
+    kept = {k: v for k, v in failed.system_attrs.items() if not k.startswith(ARTIFACTS_PREFIX)}
     system_attrs = {
-        **failed.system_attrs,
+        **kept,
         FAILED_TRIAL_ATTR: failed.system_attrs.get(FAILED_TRIAL_ATTR, failed.number),
         RETRY_HISTORY_ATTR: [*retry_history(failed), failed.number],
         DEATHS_ATTR: deaths,

@@ -15,6 +15,7 @@ import contextlib
 import fcntl
 import hashlib
 import os
+import tempfile
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -27,20 +28,31 @@ from optuna.storages.journal import JournalFileBackend, JournalStorage
 from sqlalchemy.pool import NullPool
 
 from automl.errors import StorageError, first_line
+from automl.run.journal import check_journal
 from automl.run.recovery import GRACE_SECONDS, HEARTBEAT_SECONDS, retry_stale
-from automl.uris import is_url, local_file
+from automl.tracking.artifacts import ARTIFACTS_ENV, artifact_dir
+from automl.uris import is_url, local_file, mask, redact, sqlite_path
 
 
 def open_storage(
-    storage: str, must_exist: bool = False, grace_seconds: int = GRACE_SECONDS
+    storage: str,
+    must_exist: bool = False,
+    grace_seconds: int = GRACE_SECONDS,
+    readonly: bool = False,
 ) -> BaseStorage:
-    """Open (or create) the storage; `must_exist` refuses to create a new local one."""
+    """Open (or create) the storage; `must_exist` refuses to create a new local one.
+
+    A journal file is checked first (`automl.run.journal`): a torn tail is repaired unless
+    `readonly` (the commands that only read never change the file).
+    """
     if not is_url(storage):
         path = Path(storage)
+        if path.parent and not path.parent.is_dir():
+            what = "is not a folder" if path.parent.exists() else "does not exist"
+            raise StorageError(f"storage {storage}: folder {path.parent} {what}")
+        check_journal(path, repair=not readonly)
         if must_exist and not path.is_file():
             raise StorageError(f"storage {storage}: no such journal file")
-        if path.parent and not path.parent.exists():
-            raise StorageError(f"storage {storage}: folder {path.parent} does not exist")
         return JournalStorage(JournalFileBackend(str(path)))
     sqlite_file = local_file(storage)
     if must_exist and sqlite_file is not None and not sqlite_file.is_file():
@@ -58,9 +70,66 @@ def open_storage(
                 heartbeat_stale_trial_callback=retry_stale,
             )
     except (optuna.exceptions.StorageInternalError, ImportError, ValueError) as exc:
-        raise StorageError(f"storage {storage}: cannot open it: {first_line(exc)}") from None
+        raise StorageError(
+            f"storage {mask(storage)}: cannot open it: {redact(first_line(exc), storage)}"
+        ) from None
     except Exception as exc:  # noqa: BLE001 - SQLAlchemy raises many kinds for a bad URL
-        raise StorageError(f"storage {storage}: cannot open it: {first_line(exc)}") from None
+        raise StorageError(
+            f"storage {mask(storage)}: cannot open it: {redact(first_line(exc), storage)}"
+        ) from None
+
+
+def check_writable(storage: str, tracking_uri: str | None) -> None:
+    """Before a run stores anything: it can write the storage's file (and beside it: Optuna's
+    lock, SQLite's journal), the MLflow SQLite file and Optuna's artifact folder.
+
+    Each place is tried by opening it for writing, not judged by its permission bits, which
+    root ignores (a read-only mount or an immutable file stops root too).
+    """
+    journal = local_file(storage)
+    if journal is not None:
+        _writable_file(journal, f"storage {storage}")
+    mlflow_file = sqlite_path(tracking_uri) if tracking_uri else None
+    if mlflow_file is not None:
+        _writable_file(mlflow_file, f"tracking URI {tracking_uri}")
+    folder = artifact_dir(storage)
+    _writable_folder(
+        folder, f"artifact folder {folder} (${ARTIFACTS_ENV}, else beside the storage)"
+    )
+
+
+def _writable_file(path: Path, what: str) -> None:
+    parent = path.parent
+    if not parent.is_dir():
+        state = "is not a folder" if parent.exists() else "does not exist"
+        raise StorageError(f"{what}: folder {parent} {state}")
+    if path.is_dir():
+        raise StorageError(f"{what}: is a folder, not a file")
+    if path.exists() and not path.is_file():
+        raise StorageError(f"{what}: is not a regular file")
+    if path.exists():
+        try:
+            os.close(os.open(path, os.O_WRONLY | os.O_APPEND))
+        except OSError as exc:
+            raise StorageError(f"{what}: cannot write {path} ({exc.strerror})") from None
+    _writable_folder(parent, what)
+
+
+def _writable_folder(folder: Path, what: str) -> None:
+    """The folder, or its nearest existing ancestor where it is still to be made, takes a
+    new file."""
+    existing = folder
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise StorageError(f"{what}: {existing} is a file, not a folder")
+    try:
+        with tempfile.TemporaryFile(dir=existing):
+            pass
+    except OSError as exc:
+        raise StorageError(
+            f"{what}: cannot write in {existing.absolute()} ({exc.strerror})"
+        ) from None
 
 
 class StudyLock:
