@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 from pathlib import Path
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import unquote
 
 DEFAULT_STORAGE = "automl.journal"
+STORAGE_ENV = "AUTOML_STORAGE"
 SQLITE_PREFIX = "sqlite:///"
 LOOPBACK = "127.0.0.1"
 DASHBOARD_PORT = 8080
@@ -23,7 +25,7 @@ UI_MODE = "workflowType=machine_learning"
 
 
 def default_storage() -> str:
-    return os.environ.get("AUTOML_STORAGE") or DEFAULT_STORAGE
+    return os.environ.get(STORAGE_ENV) or DEFAULT_STORAGE
 
 
 def default_tracking_uri() -> str:
@@ -65,25 +67,44 @@ def store_key(tracking_uri: str) -> str:
     return hashlib.sha256(tracking_uri.encode()).hexdigest()[:16]
 
 
+# The password of a URL's user part (up to the URL's last `@`, as SQLAlchemy reads it, a `/`
+# included), and of a `password=` query field. Read by pattern, not parsed: a URL urllib
+# rejects (`[::1` unclosed) is still shown without its password.
+USER_PASSWORD = re.compile(r"^(?P<head>[^:/?#]+://[^:/?#@]*):(?P<password>.*)@")
+QUERY_PASSWORD = re.compile(r"(?P<head>[?&]password=)(?P<password>[^&#]*)")
+
+
 def mask(url: str) -> str:
     """The URL with its password, in the user part or in a `password=` query field, as `***`.
 
-    urllib takes the user part up to the last `@` of the address, so a password that holds
-    an `@` is hidden whole (SQLAlchemy's `make_url` splits it at the first one); it is also
-    the standard library, which keeps this module out of the import time of every command.
-    """
+    The user part reaches the address's last `@`, so a password that holds an `@` is hidden
+    whole (SQLAlchemy's `make_url` splits it at the first one)."""
     if not is_url(url):
         return url
-    parts = urlsplit(url)
-    user, at, host = parts.netloc.rpartition("@")
-    if ":" in user:
-        parts = parts._replace(netloc=f"{user.split(':', 1)[0]}:***{at}{host}")
-    query = parse_qsl(parts.query, keep_blank_values=True)
-    if any(key == "password" for key, _ in query):
-        hidden = [(key, "***" if key == "password" else value) for key, value in query]
-        parts = parts._replace(query=urlencode(hidden, safe="*"))
-    # urlunsplit would drop the empty host of `sqlite:///FILE`: rebuild only what changed.
-    return url if parts == urlsplit(url) else urlunsplit(parts)
+    url = USER_PASSWORD.sub(r"\g<head>:***@", url, count=1)
+    return QUERY_PASSWORD.sub(r"\g<head>***", url)
+
+
+def passwords(url: str) -> list[str]:
+    """The passwords a URL holds (as written and percent-decoded), to hide where quoted."""
+    if not is_url(url):
+        return []
+    user = USER_PASSWORD.match(url)
+    found = [user["password"]] if user else []
+    found += [m["password"] for m in QUERY_PASSWORD.finditer(url)]
+    return [p for p in {*found, *map(unquote, found)} if p]
+
+
+def redact(text: str, url: str) -> str:
+    """`text` (a driver's message about `url`) with the URL's passwords as `***`.
+
+    A driver that splits a password at its `@` quotes the pieces (`failed to resolve host
+    'retPW@db'`): each piece of three characters or more is hidden too."""
+    for password in passwords(url):
+        pieces = [p for p in password.split("@") if len(p) >= 3]
+        for secret in sorted({password, *pieces}, key=len, reverse=True):
+            text = text.replace(secret, "***")
+    return text
 
 
 def storage_label(storage: str) -> str:

@@ -3,6 +3,7 @@ read over HTTP, stopped cleanly by Ctrl-C or SIGTERM; bad input is one line and 
 
 from __future__ import annotations
 
+import http.client
 import json
 import signal
 import socket
@@ -179,3 +180,41 @@ def test_a_missing_or_unreachable_store_is_one_line_and_exit_2(
     (line,) = result.output.splitlines()
     assert line.startswith("error: " + expected.format(tmp=tmp_path, port=port))
     assert list(tmp_path.iterdir()) == []  # nothing created on the way
+
+
+def raw_get(port: int, path: str, host: str | None) -> int:
+    """GET with exactly this Host header (None: none at all), as a rebinding page sends it."""
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    try:
+        connection.putrequest("GET", path, skip_host=True)
+        if host is not None:
+            connection.putheader("Host", host)
+        connection.endheaders()
+        return connection.getresponse().status
+    finally:
+        connection.close()
+
+
+def test_the_dashboard_answers_only_its_own_host_names(tmp_path: Path) -> None:
+    storage = make_study(tmp_path)
+    port = free_port()
+    args = ["dashboard", "--storage", str(storage), "--port", str(port)]
+    with served(args, tmp_path / "dashboard.log") as ui:
+        for host in (f"127.0.0.1:{port}", f"localhost:{port}", "localhost", "[::1]:9000"):
+            assert raw_get(port, "/api/studies", host) == 200, host
+        assert raw_get(port, "/dashboard", f"LOCALHOST:{port}") == 200
+        for host in (
+            "evil.example",
+            f"evil.example:{port}",
+            f"127.0.0.1.evil.example:{port}",
+            f"localhost.evil.example:{port}",
+            "10.0.0.5:8080",  # an address is allowed only when --host listens everywhere
+            "",
+            None,
+        ):
+            assert raw_get(port, "/api/studies", host) == 403, host
+            assert raw_get(port, "/dashboard", host) == 403, host
+        # The storage reaches the server in its environment, not on its command line.
+        (server,) = ui.family()[1:]
+        assert str(storage) not in " ".join(server.cmdline())
+        assert ui.stop(signal.SIGINT) == 0

@@ -102,6 +102,13 @@ def test_passwords_come_from_env_only(raw, env):
     assert ".env" in (REPO / ".gitignore").read_text().split()
 
 
+def test_no_password_is_on_a_command_line(services):
+    """`ps` shows every user a process's arguments: passwords go in the environment."""
+    for name, service in services.items():
+        command = service.get("command", [])
+        assert not any(PASSWORD in str(a) for a in command), (name, command)
+
+
 def test_postgres_keeps_its_data_and_reports_health(raw, services):
     pg = services["postgres"]
     assert pg["healthcheck"]["test"]
@@ -121,7 +128,8 @@ def test_mlflow_server_uses_real_flags_postgres_and_an_artifact_volume(raw, serv
     assert option_names(command) <= real, option_names(command) - real
     assert value_of(command, "--workers") == "1"
     assert mlflow["environment"]["MLFLOW_SERVER_ENABLE_JOB_EXECUTION"] == "false"
-    backend = urlsplit(value_of(command, "--backend-store-uri"))
+    assert "--backend-store-uri" not in command  # MLFLOW_BACKEND_STORE_URI: off `ps`
+    backend = urlsplit(mlflow["environment"]["MLFLOW_BACKEND_STORE_URI"])
     assert backend.scheme == "postgresql" and backend.hostname == "postgres"
     assert backend.password == PASSWORD
     # Its own database (Optuna's and MLflow's Alembic tables would collide), created at init.
@@ -144,17 +152,18 @@ def test_mlflow_server_uses_real_flags_postgres_and_an_artifact_volume(raw, serv
 
 
 def test_dashboard_uses_real_flags_on_the_workers_storage(services):
-    command = services["dashboard"]["command"]
-    assert command[0] == "optuna-dashboard"
+    dashboard = services["dashboard"]
+    command = dashboard["command"]
+    assert command[:3] == ["python", "-m", "automl.cli.dashboard_server"]  # the Host guard
     help_text = subprocess.run(
-        [str(Path(sys.executable).parent / "optuna-dashboard"), "--help"],
-        capture_output=True,
-        text=True,
-        check=True,
+        [sys.executable, *command[1:3], "--help"], capture_output=True, text=True, check=True
     ).stdout
     real = set(re.findall(r"--[a-z][a-z-]*", help_text))
     assert option_names(command) <= real, option_names(command) - real
-    assert command[1] == services["worker"]["environment"]["AUTOML_STORAGE"]
+    assert (
+        dashboard["environment"]["AUTOML_STORAGE"]
+        == (services["worker"]["environment"]["AUTOML_STORAGE"])
+    )
 
 
 def test_worker_runs_a_real_study_file_with_real_options(services, env, monkeypatch):
@@ -262,13 +271,12 @@ def test_the_stack_runs_natively(services, tmp_path):
         command = services["mlflow"]["command"]
         command = _set(command, "--host", "127.0.0.1")
         command = _set(command, "--port", str(mlflow_port))
-        command = _set(command, "--backend-store-uri", _with_database(server, mlflow_db))
         command = _set(command, "--artifacts-destination", str(tmp_path / "mlartifacts"))
-        mlflow = start(command, services["mlflow"]["environment"])
-        dashboard_command = [services["dashboard"]["command"][0], url, "--host", "127.0.0.1"]
-        dashboard_command += ["--port", str(dashboard_port)]
-        assert option_names(dashboard_command) <= option_names(services["dashboard"]["command"])
-        dashboard = start(dashboard_command, {})
+        backend = {"MLFLOW_BACKEND_STORE_URI": _with_database(server, mlflow_db)}
+        mlflow = start(command, {**services["mlflow"]["environment"], **backend})
+        dashboard_command = _set(services["dashboard"]["command"], "--host", "127.0.0.1")
+        dashboard_command = _set(dashboard_command, "--port", str(dashboard_port))
+        dashboard = start(dashboard_command, {"AUTOML_STORAGE": url, "PYTHONPATH": str(REPO)})
         tracking = f"http://127.0.0.1:{mlflow_port}"
         _wait_http(f"{tracking}/health", mlflow)
         _wait_http(f"http://127.0.0.1:{dashboard_port}/api/studies", dashboard)

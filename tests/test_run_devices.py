@@ -64,23 +64,61 @@ def test_nvidia_smi_lists_the_gpus():
 
 def test_gpus_asked_for_must_exist():
     check_gpus(["1", "0"], ["0", "1"])
-    check_gpus(["0"], [])  # no GPU seen (no driver tools): taken as given
     check_gpus(["MIG-c6d4f1ef-42e4-5de3-91c7-45d71c87eb3f"], ["0"])  # UUIDs pass through
+    check_gpus(["GPU-0f6d469d-a103-7615-16a7-e8544dd0eca8"], [])
+    check_gpus(["MIG-GPU-5d5ba0d6-d33d-2b2c-524d-9e3d8d2b8a77/1/0"], ["0"])  # older drivers
     # On a one-GPU machine CUDA_VISIBLE_DEVICES=1 shows no device at all (measured on an
     # H200): the worker would train on the CPU without a word.
     with pytest.raises(AutomlError, match=r"--gpus: no GPU 1 on this machine \(its GPUs: 0\)"):
         check_gpus(["0", "1"], ["0"])
 
 
-def test_a_gpu_the_machine_lacks_is_refused_before_anything_is_stored(tmp_path):
+NOT_AN_ID = "is not a GPU index (0, 1, ...) or a GPU or MIG UUID (GPU-..., MIG-...)"
+
+
+@pytest.mark.parametrize(
+    ("asked", "visible", "message"),
+    [
+        # No GPU visible at all: CUDA_VISIBLE_DEVICES=7 would train on the CPU without a word.
+        (["7"], [], "--gpus: no GPU 7 on this machine (it has none visible)"),
+        (["0"], [], "--gpus: no GPU 0 on this machine (it has none visible)"),
+        (["7"], ["0", "1"], "--gpus: no GPU 7 on this machine (its GPUs: 0, 1)"),
+        (["abc"], ["0"], f"--gpus: 'abc' {NOT_AN_ID}"),
+        (["-1"], ["0"], f"--gpus: '-1' {NOT_AN_ID}"),
+        (["0", "1.5"], ["0", "1"], f"--gpus: '1.5' {NOT_AN_ID}"),
+        (["GPU-123"], ["0"], f"--gpus: 'GPU-123' {NOT_AN_ID}"),
+        (["0", "0"], ["0"], "--gpus: GPU 0 given more than once"),
+        ([], ["0"], "--gpus: no GPU id given; pass indices like 0,1 or GPU UUIDs"),
+    ],
+)
+def test_a_gpu_id_that_names_no_gpu_is_refused(asked, visible, message):
+    with pytest.raises(AutomlError) as info:
+        check_gpus(asked, visible)
+    assert str(info.value) == message
+
+
+@pytest.mark.parametrize(
+    ("gpus", "visible", "line"),
+    [
+        ("0,1", "0", "--gpus: no GPU 1 on this machine (its GPUs: 0)"),
+        ("7", "", "--gpus: no GPU 7 on this machine (it has none visible)"),
+        ("abc", "0", f"--gpus: 'abc' {NOT_AN_ID}"),
+        ("-1", "", f"--gpus: '-1' {NOT_AN_ID}"),
+        ("0,0", "0", "--gpus: GPU 0 given more than once"),
+        ("", "0", "--gpus: no GPU id given; pass indices like 0,1 or GPU UUIDs"),
+    ],
+)
+def test_a_gpu_the_machine_lacks_is_refused_before_anything_is_stored(
+    tmp_path, gpus, visible, line
+):
     spec = study_file(tmp_path, "gpus")
-    env = {**environment(tmp_path), "CUDA_VISIBLE_DEVICES": "0"}  # a machine with GPU 0 only
+    env = {**environment(tmp_path), "CUDA_VISIBLE_DEVICES": visible}  # the machine's GPUs
     out = subprocess.run(
-        [sys.executable, "-m", "automl", "run", str(spec), "--gpus", "0,1"],
+        [sys.executable, "-m", "automl", "run", str(spec), "--gpus", gpus],
         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert out.returncode == 2
-    assert out.stderr.strip() == "error: --gpus: no GPU 1 on this machine (its GPUs: 0)"
+    assert out.stderr.strip() == f"error: {line}"
     assert not (tmp_path / "automl.journal").exists() and not (tmp_path / "mlflow.db").exists()
 
 

@@ -10,39 +10,41 @@ reached are reported before anything starts. The child runs in its own process g
 from __future__ import annotations
 
 import errno
+import importlib.util
 import os
-import shutil
 import signal
 import socket
 import subprocess
 import sys
 import threading
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
 
 import psutil
-import sqlalchemy
 
-from automl.errors import AutomlError, first_line
+from automl.errors import AutomlError
 from automl.run.storage import open_storage
 from automl.tracking.artifacts import artifact_dir
+from automl.tracking.probe import check_database, check_server, database_scheme
 from automl.uris import (
     LOOPBACK,
+    STORAGE_ENV,
+    UI_MODE,
     default_storage,
     default_tracking_uri,
     is_server,
     is_url,
+    mask,
     sqlite_path,
-    storage_label,
 )
 
 # How long a server may take to listen, and to stop once signalled.
 READY_SECONDS = 120.0
+# The child `automl dashboard` serves optuna-dashboard in.
+DASHBOARD_SERVER = "automl.cli.dashboard_server"
 STOP_SECONDS = 10.0
 EXPOSED_NOTE = (
     "note: listening on {host}, beyond this machine; neither UI has logins, so anyone who "
@@ -62,6 +64,7 @@ class Service:
     host: str
     port: int
     env: dict[str, str] = field(default_factory=dict)
+    home: str = ""  # the page to open, after `url`
 
     @property
     def url(self) -> str:
@@ -81,43 +84,53 @@ def mlflow_ui(tracking_uri: str | None, host: str, port: int, workers: int, echo
     uri = tracking_uri or default_tracking_uri()
     if is_server(uri):
         check_server(uri)
-        echo(f"MLflow UI: {uri} (already served there)")
+        echo(f"MLflow UI: {mask(uri)} (already served there)")
         return
     serve(mlflow_service(uri, host, port, workers), echo)
 
 
 def dashboard_service(storage: str, host: str, port: int, artifacts: Path | None) -> Service:
-    """optuna-dashboard on an existing storage, with the Optuna artifact folder beside it."""
+    """optuna-dashboard on an existing storage, with the Optuna artifact folder beside it,
+    behind a Host allow-list (`automl.cli.dashboard_server`); the storage travels in the
+    child's environment, where `ps` does not show its password."""
     check_port(host, port)
     open_storage(storage, must_exist=True)  # a missing file or an unreachable database
     folder = artifacts or artifact_dir(storage)
-    executable = Path(sys.executable).with_name("optuna-dashboard")
-    program = str(executable) if executable.exists() else shutil.which("optuna-dashboard")
-    if program is None:
+    if importlib.util.find_spec("optuna_dashboard") is None:
         raise AutomlError("optuna-dashboard is not installed: pip install optuna-dashboard")
     target = storage if is_url(storage) else str(Path(storage).resolve())
-    argv = [program, target, "--host", host, "--port", str(port), "--artifact-dir", str(folder)]
-    if not is_url(storage):
-        argv += ["--storage-class", "JournalFileStorage"]
-    # wsgiref is one process; gunicorn (used when installed) would be two.
-    argv += ["--server", "wsgiref"]
-    return Service("optuna-dashboard", argv, host, port)
+    argv = [sys.executable, "-m", DASHBOARD_SERVER, "--host", host, "--port", str(port)]
+    argv += ["--artifact-dir", str(folder)]
+    return Service("optuna-dashboard", argv, host, port, {STORAGE_ENV: target})
 
 
 def mlflow_service(tracking_uri: str, host: str, port: int, workers: int) -> Service:
     """`mlflow server` on an existing tracking store, keeping artifacts beside a SQLite file."""
     check_port(host, port)
     check_store(tracking_uri)
-    argv = [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", tracking_uri]
-    argv += ["--host", host, "--port", str(port), "--workers", str(workers)]
+    argv = [
+        sys.executable,
+        "-m",
+        "mlflow",
+        "server",
+        "--host",
+        host,
+        "--port",
+        str(port),
+        "--workers",
+        str(workers),
+    ]
     sqlite_file = sqlite_path(tracking_uri)
     if sqlite_file is not None:
         # Without a server MLflow keeps artifacts in ./mlruns beside ./mlflow.db; runs logged
         # through this server (--tracking-uri http://...) go there too.
         argv += ["--artifacts-destination", str(sqlite_file.resolve().parent / "mlruns")]
     # MLflow 3's host-header and CORS guards stay on: no --allowed-hosts '*' here.
-    env = {"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
-    return Service("MLflow UI", argv, host, port, env)
+    # The store in the environment, not the command line: `ps` would show its password.
+    env = {"MLFLOW_BACKEND_STORE_URI": tracking_uri, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
+    # MLflow 3's UI picks GenAI or model training from the address (else from what the
+    # browser chose last, GenAI at first), not from the experiment's kind tag.
+    return Service("MLflow UI", argv, host, port, env, home=f"#/experiments?{UI_MODE}")
 
 
 def check_port(host: str, port: int) -> None:
@@ -146,29 +159,12 @@ def check_store(tracking_uri: str) -> None:
                 "first, or pass --tracking-uri"
             )
         return
-    scheme = tracking_uri.split("://", 1)[0].split("+", 1)[0] if "://" in tracking_uri else ""
-    if scheme in ("postgresql", "mysql", "mssql"):
-        try:
-            engine = sqlalchemy.create_engine(tracking_uri)
-            with engine.connect():
-                pass
-        except Exception as exc:  # noqa: BLE001 - drivers raise many kinds for a bad URL
-            raise AutomlError(
-                f"MLflow tracking URI {storage_label(tracking_uri)} cannot be reached: "
-                f"{first_line(exc)}"
-            ) from None
-    elif scheme in ("", "file") and not Path(tracking_uri.removeprefix("file://")).is_dir():
+    if database_scheme(tracking_uri) is not None:
+        check_database(tracking_uri)
+        return
+    folder = "://" not in tracking_uri or tracking_uri.startswith("file://")
+    if folder and not Path(tracking_uri.removeprefix("file://")).is_dir():
         raise AutomlError(f"MLflow tracking URI {tracking_uri}: no such folder")
-
-
-def check_server(uri: str) -> None:
-    """An MLflow server answers its health check."""
-    try:
-        with urllib.request.urlopen(f"{uri.rstrip('/')}/health", timeout=10) as response:
-            response.read()
-    except (urllib.error.URLError, OSError, ValueError) as exc:
-        reason = getattr(exc, "reason", exc)
-        raise AutomlError(f"MLflow tracking URI {uri} cannot be reached: {reason}") from None
 
 
 def serve(service: Service, echo: Echo) -> None:
@@ -179,6 +175,8 @@ def serve(service: Service, echo: Echo) -> None:
     try:
         _wait_until_listening(proc, service)
         echo(f"{service.name}: {service.url} (Ctrl-C stops it)")
+        if service.home:
+            echo(f"{service.name}: the studies' training runs: {service.url}{service.home}")
         if service.host not in (LOOPBACK, "localhost", "::1"):
             echo(EXPOSED_NOTE.format(host=service.host, port=service.port))
         code = proc.wait()

@@ -46,14 +46,29 @@ def gpus_listed(nvidia_smi_l: str) -> list[str]:
     return re.findall(r"^GPU (\d+):", nvidia_smi_l, flags=re.MULTILINE)
 
 
+# A GPU's or a MIG instance's UUID as `nvidia-smi -L` prints it (MIG-GPU-.../1/0 on old drivers).
+UUID = re.compile(r"(MIG-)?(GPU|MIG)-[0-9a-f]{8}(-[0-9a-f]{4}){3}-[0-9a-f]{12}(/\d+){0,2}", re.I)
+
+
 def check_gpus(asked: Sequence[str], visible: Sequence[str]) -> None:
-    """--gpus names GPUs of this machine: CUDA would hide a wrong index and train on the CPU.
-    (UUIDs, MIG instances' included, are passed on as they are.)"""
-    missing = [g for g in asked if g.isdigit() and visible and g not in visible]
-    if missing:
+    """--gpus names GPUs of this machine, each once: CUDA would hide a wrong index (or any
+    index on a machine without GPUs) and train on the CPU. UUIDs, MIG instances' included,
+    are passed on as they are."""
+    if not asked:
+        raise AutomlError("--gpus: no GPU id given; pass indices like 0,1 or GPU UUIDs")
+    bad = [g for g in asked if not g.isdigit() and not UUID.fullmatch(g)]
+    if bad:
         raise AutomlError(
-            f"--gpus: no GPU {', '.join(missing)} on this machine (its GPUs: {', '.join(visible)})"
+            f"--gpus: {', '.join(map(repr, bad))} is not a GPU index (0, 1, ...) or a GPU or "
+            "MIG UUID (GPU-..., MIG-...)"
         )
+    twice = sorted({g for g in asked if asked.count(g) > 1})
+    if twice:
+        raise AutomlError(f"--gpus: GPU {', '.join(twice)} given more than once")
+    missing = [g for g in asked if g.isdigit() and g not in visible]
+    if missing:
+        its = f"its GPUs: {', '.join(visible)}" if visible else "it has none visible"
+        raise AutomlError(f"--gpus: no GPU {', '.join(missing)} on this machine ({its})")
 
 
 def threads_per_worker(workers: int) -> int:
