@@ -8,9 +8,18 @@ import optuna
 import pytest
 
 from automl.data.dataset import load_dataset
+from automl.errors import SpecError
 from automl.search.factories import make_pruner, make_sampler
+from automl.spec.problems import quoted
 from automl.spec.rules import parse
-from automl.train.objective import BestEpoch, Objective, Outcome, TrialFailed
+from automl.train.objective import (
+    BestEpoch,
+    Divergence,
+    Objective,
+    Outcome,
+    TrialFailed,
+    untrained_loss,
+)
 
 
 def run(raw: dict[str, Any], n: int) -> tuple[optuna.Study, list[Outcome]]:
@@ -131,3 +140,68 @@ def test_seeded_trials_repeat_their_value() -> None:
     first, _ = run(raw, 1)
     again, _ = run(raw, 1)
     assert first.trials[0].value == pytest.approx(again.trials[0].value, abs=0.02)
+
+
+# Learning rates that blow the loss up while it stays finite on digits (1e5 reaches ~1e7 to
+# 1e11 in one epoch), and one that trains.
+EXPLODING = [("sgd", 1e5), ("adam", 1e3), ("rmsprop", 1e4), ("sgd", 1e3)]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("optimizer", "learning_rate"), EXPLODING)
+def test_a_finite_loss_that_explodes_fails_the_trial_with_its_reason(
+    optimizer: str, learning_rate: float
+) -> None:
+    study, outcomes = run(
+        {
+            "epochs": 2,
+            "pruner": "none",
+            "params": {"optimizer": optimizer, "learning_rate": learning_rate, "width": 8},
+        },
+        1,
+    )
+    (trial,) = study.trials
+    assert trial.state == optuna.trial.TrialState.FAIL
+    reason = trial.user_attrs["fail_reason"]
+    assert reason.startswith("diverged: loss ") and "at epoch 1, started at 2.303" in reason
+    assert "diverge_factor 100" in reason
+    assert len(outcomes[0].history) == 1  # stopped at the epoch it diverged
+
+
+@pytest.mark.slow
+def test_with_the_threshold_off_only_a_nan_loss_fails_and_a_normal_trial_completes() -> None:
+    raw = {"epochs": 1, "pruner": "none", "sampler": "grid"}
+    params = {"optimizer": "sgd", "learning_rate": [1e3, 0.05], "width": 8}
+    study, _ = run({**raw, "diverge_factor": None, "params": params}, 2)
+    assert {t.state.name for t in study.trials} == {"COMPLETE"}  # 1e3 explodes, stays finite
+    study, _ = run({**raw, "params": params}, 2)
+    by_lr = {t.params["learning_rate"]: t for t in study.trials}
+    assert by_lr[1e3].state.name == "FAIL" and by_lr[0.05].state.name == "COMPLETE"
+
+
+def test_divergence_compares_the_training_loss_with_the_untrained_models() -> None:
+    ten = Divergence(100.0, untrained_loss(10))
+    assert ten.reason(2.0, 1) is None and ten.reason(230.0, 3) is None
+    assert ten.reason(1.3e11, 1) == (
+        "loss 1.3e11 at epoch 1, started at 2.303 (more than diverge_factor 100 times that)"
+    )
+    assert Divergence(None, untrained_loss(10)).reason(1e30, 1) is None
+    assert Divergence(10.0, untrained_loss(2)).reason(7.0, 2) is not None  # ln 2 * 10 = 6.9
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [(None, None), (0, None), (100, 100.0), (1e3, 1e3), ("50", 50.0), (1.5, 1.5)],
+)
+def test_the_divergence_threshold_is_a_study_file_field(value: Any, expected: Any) -> None:
+    assert parse({"name": "t", "diverge_factor": value}).diverge_factor == expected
+    assert parse({"name": "t"}).diverge_factor == 100.0
+
+
+@pytest.mark.parametrize("value", [-1, -0.5, 1, 0.5, "abc", "", True, [100], {"x": 1}, ".inf"])
+def test_a_bad_divergence_threshold_is_refused_naming_the_field(value: Any) -> None:
+    with pytest.raises(SpecError) as caught:
+        parse({"name": "t", "diverge_factor": value})
+    (problem,) = caught.value.problems
+    assert problem.startswith("diverge_factor: must be a number > 1 (or 0 or null")
+    assert problem.endswith(f"got {quoted(value)}")

@@ -11,6 +11,7 @@ imports sit at the top of their module.
 from __future__ import annotations
 
 import json
+import os
 import warnings
 from collections.abc import Iterable
 from pathlib import Path
@@ -20,6 +21,7 @@ import typer
 
 from automl.cli.options import (
     MLFLOW_WORKERS,
+    App,
     ArtifactDirOpt,
     DatasetOpt,
     ForceOpt,
@@ -31,6 +33,7 @@ from automl.cli.options import (
     NewEpochsOpt,
     NewOutOpt,
     NewTrialsOpt,
+    OverwriteOpt,
     ParamOpt,
     PortOpt,
     PrunerOpt,
@@ -60,7 +63,7 @@ from automl.uris import (
     default_tracking_uri,
 )
 
-app = typer.Typer(
+app = App(
     name="automl",
     help="Optuna-driven AutoML for Keras CNNs: run studies, watch them, keep the best model.",
     no_args_is_help=True,
@@ -103,18 +106,26 @@ def run(
     """Create the study (or join it) and run it until its budget of trials is met."""
     from automl.cli.progress import Progress
     from automl.results.text import format_run
-    from automl.run.supervisor import run_study
+    from automl.run.study import budget, finished_result
 
     spec = load_spec(spec_path, parse_sets(set_ or []))
-    result = run_study(
-        spec,
-        storage or default_storage(),
-        tracking_uri or default_tracking_uri(),
-        workers=workers,
-        trials=trials,
-        gpus=gpu_ids(gpus),
-        progress=Progress(),
-    )
+    url = storage or default_storage()
+    # A finished study is told in a second: the supervisor imports MLflow.
+    result = finished_result(spec, url, budget(spec, trials))
+    if result is None:
+        from automl.run.supervisor import run_study
+
+        result = run_study(
+            spec,
+            url,
+            tracking_uri or default_tracking_uri(),
+            workers=workers,
+            trials=trials,
+            gpus=gpu_ids(gpus),
+            progress=Progress(),
+        )
+    if result.finished_before:
+        typer.echo(f"study {spec.name} is finished: nothing to run (--trials N raises its budget)")
     _echo(format_run(result, spec.metric))
     if result.interrupted:
         typer.echo("interrupted: run the same command again to resume", err=True)
@@ -208,6 +219,7 @@ def export(
     storage: StorageOpt = None,
     tracking_uri: TrackingOpt = None,
     retrain: RetrainOpt = False,
+    force: OverwriteOpt = False,
 ) -> None:
     """Write the best trial's model (a .keras file) and a JSON description beside it."""
     from automl.backend import load_keras
@@ -216,7 +228,12 @@ def export(
     from automl.results.export import export_best
 
     exported = export_best(
-        storage or default_storage(), study, out, tracking_uri or default_tracking_uri(), retrain
+        storage or default_storage(),
+        study,
+        out,
+        tracking_uri or default_tracking_uri(),
+        retrain,
+        force,
     )
     _echo(exported.lines())
 
@@ -254,6 +271,10 @@ def main() -> None:
     # Optuna flags heartbeats and some pruners as experimental on every use; users can't act
     # on that, so keep it out of their terminal.
     warnings.filterwarnings("ignore", message=r".*is (an )?experimental")
+    # MLflow's notices (its tables created, a download's progress bar) would land among
+    # automl's lines, in this process and the workers it starts; its warnings still show.
+    os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     app(prog_name="automl")
 
 

@@ -28,7 +28,7 @@ from automl.report.figures import study_figures
 from automl.results.query import BestReport, load_study, summarize
 from automl.search.space import show
 from automl.tracking.study_run import client_for
-from automl.uris import missing_sqlite_store
+from automl.uris import mask, missing_sqlite_store, redact
 
 
 @dataclass(frozen=True)
@@ -107,7 +107,9 @@ def log_to_mlflow(path: Path, parent_run_id: str | None, tracking_uri: str | Non
         client.get_run(parent_run_id)
         client.log_artifact(parent_run_id, str(path), artifact_path="report")
     except (MlflowException, OSError) as exc:
-        return f"not logged to MLflow ({tracking_uri}): {first_line(exc)}"
+        return (
+            f"not logged to MLflow ({mask(tracking_uri)}): {redact(first_line(exc), tracking_uri)}"
+        )
     return f"logged to MLflow run {parent_run_id} as report/{path.name}"
 
 

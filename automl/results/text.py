@@ -13,9 +13,10 @@ from automl.run.study import budget
 from automl.search.grid import grid_size
 from automl.search.space import describe, show
 from automl.spec.schema import StudySpec
+from automl.uris import mask
 
 if TYPE_CHECKING:
-    from automl.run.supervisor import RunResult
+    from automl.run.study import RunResult
 
 
 def format_hyperparameters(hp: dict[str, Any], names: Sequence[str] | None = None) -> str:
@@ -62,7 +63,7 @@ def _table(header: list[str], rows: list[list[str]]) -> list[str]:
 def format_studies(summaries: list[StudySummary], storage_url: str) -> list[str]:
     """`automl studies`: one row per study."""
     if not summaries:
-        return [f"no studies in {storage_url}"]
+        return [f"no studies in {mask(storage_url)}"]
     rows = []
     for s in summaries:
         states = ", ".join(f"{n} {k.lower()}" for k, n in sorted(s.states.items())) or "none"

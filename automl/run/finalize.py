@@ -22,6 +22,9 @@ import optuna
 from mlflow import MlflowClient
 from mlflow.entities import Metric
 from mlflow.models import infer_signature
+from mlflow.utils.autologging_utils.logging_and_warnings import (
+    MlflowEventsAndWarningsBehaviorGlobally,
+)
 
 from automl.backend import load_keras
 from automl.data.dataset import Dataset, load_dataset
@@ -171,7 +174,12 @@ def register(model: keras.Model, data: Dataset, name: str, study_run: StudyRun) 
     sample = data.x_val[:SIGNATURE_ROWS]
     signature = infer_signature(sample, model.predict(sample, verbose=0))
     mlflow.set_tracking_uri(study_run.tracking_uri)
-    with mlflow.start_run(run_id=study_run.parent_run_id):
+    # MLflow prints "Successfully registered model" itself; `_register_once` says it once.
+    # Its own guard, which counts nested users: `log_model` re-enables a plain switch.
+    quiet = MlflowEventsAndWarningsBehaviorGlobally(
+        disable_event_logs=True, disable_warnings=False, reroute_warnings=False
+    )
+    with quiet, mlflow.start_run(run_id=study_run.parent_run_id):
         info = mlflow.keras.log_model(
             model,
             name="model",

@@ -14,26 +14,34 @@ import os
 import signal
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import optuna
 from optuna.trial import FrozenTrial
 
 from automl.data.dataset import check_dataset
 from automl.errors import AutomlError
-from automl.keys import HYPERPARAMETERS_ATTR, RUN_ID_ATTR, TRACKING_ATTR
+from automl.keys import TRACKING_ATTR
 from automl.run.devices import check_gpus, detect_gpus, gpu_for, threads_per_worker
 from automl.run.placement import LocalProcesses, Placement
 from automl.run.processes import start_process
 from automl.run.progress import ProgressView
 from automl.run.recovery import fail_stale, reap_dead_workers
 from automl.run.signals import SupervisorStop
-from automl.run.storage import StudyLock, file_lock, open_storage
-from automl.run.study import budget, needs_finalizing, open_study, states, work_left
+from automl.run.storage import StudyLock, check_writable, file_lock, open_storage
+from automl.run.study import (
+    RunResult,
+    budget,
+    finished_result,
+    needs_finalizing,
+    open_study,
+    states,
+    with_best,
+    work_left,
+)
 from automl.run.worker_args import DONE, INTERRUPTED, RETIRED, RSS_GROWTH_LIMIT_MB, WorkerArgs
 from automl.spec.schema import StudySpec
+from automl.tracking.probe import check_tracking_store
 from automl.tracking.study_run import (
     StudyRun,
     announcement,
@@ -56,18 +64,6 @@ FINALIZE_STOP_SECONDS = 10.0
 PLANNED_EXITS = (DONE, RETIRED, INTERRUPTED)
 
 
-@dataclass
-class RunResult:
-    study_name: str
-    budget: int
-    states: dict[str, int]
-    best_number: int | None = None
-    best_value: float | None = None
-    best_hyperparameters: dict[str, Any] = field(default_factory=dict)
-    best_run_id: str | None = None
-    interrupted: bool = False
-
-
 def run_study(
     spec: StudySpec,
     storage: str,
@@ -85,8 +81,13 @@ def run_study(
     meanwhile is retried, here if need be.
     """
     check_dataset(spec.dataset)  # bad data stops here, before a study or a worker exists
-    if gpus:
+    if gpus is not None:
         check_gpus(gpus, detect_gpus())  # before anything is stored
+    check_writable(storage, tracking_uri)  # read-only places: before the study or a worker
+    check_tracking_store(tracking_uri)  # an unreachable store: seconds, before the study
+    finished = finished_result(spec, storage, budget(spec, trials))
+    if finished is not None:
+        return finished  # nothing to run: no workers, no MLflow
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     supervisor = Supervisor(
         spec,
@@ -259,14 +260,7 @@ class Supervisor:
         result = RunResult(
             self.study.study_name, self.total, dict(states(trials)), interrupted=interrupted
         )
-        if any(t.state.name == "COMPLETE" for t in trials):
-            best = self.study.best_trial
-            result.best_number = best.number
-            result.best_value = best.value
-            hyperparameters = best.user_attrs.get(HYPERPARAMETERS_ATTR, best.params)
-            result.best_hyperparameters = dict(hyperparameters)
-            result.best_run_id = best.user_attrs.get(RUN_ID_ATTR)
-        return result
+        return with_best(result, self.study)
 
 
 def finalize_in_child(spec: StudySpec, storage: str, study_run: StudyRun) -> bool:

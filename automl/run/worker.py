@@ -33,6 +33,7 @@ from automl.search.factories import make_pruner, make_sampler
 from automl.tracking.study_run import StudyRun, announced_run
 from automl.tracking.trial_tracker import TrialTracker
 from automl.train.objective import Objective, TrialFailed
+from automl.uris import mask
 
 # A worker waits this long for the supervisor to set MLflow up (it imports TensorFlow meanwhile).
 TRACKING_WAIT_SECONDS = 300.0
@@ -224,6 +225,7 @@ def wait_for_tracking(study: optuna.Study, args: WorkerArgs) -> StudyRun:
             return run
         if time.time() > end:
             raise AutomlError(
-                f"MLflow at {args.tracking_uri} was not set up within {TRACKING_WAIT_SECONDS:.0f} s"
+                f"MLflow at {mask(str(args.tracking_uri))} was not set up within "
+                f"{TRACKING_WAIT_SECONDS:.0f} s"
             )
         time.sleep(0.2)

@@ -42,7 +42,15 @@ from automl.keys import (
     TRACKING_ATTR,
 )
 from automl.spec.schema import StudySpec
-from automl.uris import dashboard_note, experiment_url, is_server, storage_label, store_key
+from automl.uris import (
+    dashboard_note,
+    experiment_url,
+    is_server,
+    mask,
+    redact,
+    storage_label,
+    store_key,
+)
 
 # Optuna's final states as MLflow run statuses: a pruned trial was stopped on purpose.
 STATUS = {"COMPLETE": "FINISHED", "PRUNED": "KILLED", "FAIL": "FAILED"}
@@ -117,7 +125,10 @@ def _experiment(client: MlflowClient, name: str, tracking_uri: str) -> str:
     except AutomlError:
         raise
     except Exception as exc:  # noqa: BLE001 - any MLflow failure here is the URI's fault
-        raise AutomlError(f"MLflow tracking URI {tracking_uri}: cannot use it: {exc}") from None
+        raise AutomlError(
+            f"MLflow tracking URI {mask(tracking_uri)}: cannot use it: "
+            f"{redact(str(exc), tracking_uri)}"
+        ) from None
     return str(experiment_id)
 
 

@@ -1,8 +1,9 @@
 """One trial: suggest, build, fit with per-epoch reports and pruning, hand the outcome over.
 
-A trial that cannot train (a NaN loss, a model that does not build) raises `TrialFailed`
-with its reason kept in a user attribute (`automl.keys.FAIL_REASON_ATTR`); the study catches
-it and goes on. A trial is worth its best epoch (its weights put back) or its last.
+A trial that cannot train (a NaN loss, a loss that explodes, a model that does not build)
+raises `TrialFailed` with its reason kept in a user attribute (`automl.keys.FAIL_REASON_ATTR`);
+the study catches it and goes on. A trial is worth its best epoch (its weights put back) or
+its last.
 """
 
 from __future__ import annotations
@@ -54,14 +55,48 @@ def trial_seed(study_seed: int | None, number: int) -> int:
     return ((study_seed or 0) * 1_000_003 + number) % (2**31 - 1)
 
 
-class EpochReporter(keras.callbacks.Callback):
-    """Reports the metric to Optuna after every epoch, prunes, and stops on a diverged loss."""
+def untrained_loss(num_classes: int) -> float:
+    """The cross-entropy of a softmax over `num_classes` that knows nothing: ln(C)."""
+    return math.log(max(num_classes, 2))
 
-    def __init__(self, trial: optuna.Trial, metric: str, history: list[dict[str, float]]):
+
+def short(value: float) -> str:
+    """A number as a reason shows it: `2.303`, `1405`, and `1.3e11` rather than `1.3e+11`."""
+    return f"{value:.4g}" if abs(value) < 1e4 else f"{value:.2g}".replace("e+", "e")
+
+
+@dataclass(frozen=True)
+class Divergence:
+    """When a finite training loss has diverged: above `factor` times the untrained loss."""
+
+    factor: float | None
+    start: float  # the untrained model's loss
+
+    def reason(self, loss: float, epoch: int) -> str | None:
+        if self.factor is None or loss <= self.factor * self.start:
+            return None
+        return (
+            f"loss {short(loss)} at epoch {epoch}, started at {short(self.start)} "
+            f"(more than diverge_factor {short(self.factor)} times that)"
+        )
+
+
+class EpochReporter(keras.callbacks.Callback):
+    """Reports the metric to Optuna after every epoch, prunes, and stops on a diverged loss
+    (NaN, infinite, or beyond `divergence`)."""
+
+    def __init__(
+        self,
+        trial: optuna.Trial,
+        metric: str,
+        history: list[dict[str, float]],
+        divergence: Divergence | None = None,
+    ):
         super().__init__()
         self.trial = trial
         self.metric = metric
         self.history = history
+        self.divergence = divergence or Divergence(None, 0.0)
         self.diverged: str | None = None
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
@@ -70,6 +105,9 @@ class EpochReporter(keras.callbacks.Callback):
         bad = [k for k in ("loss", self.metric) if k in logs and not math.isfinite(logs[k])]
         if bad:
             self.diverged = f"{bad[0]} became {logs[bad[0]]} at epoch {epoch + 1}"
+        elif "loss" in logs:
+            self.diverged = self.divergence.reason(logs["loss"], epoch + 1)
+        if self.diverged is not None:
             self.model.stop_training = True
             return
         if self.metric not in logs:
@@ -160,7 +198,8 @@ class Objective:
         except ValueError as exc:
             raise fail(trial, f"the model does not build: {exc}") from None
         train, val = pipelines(self.data, hp.batch_size, seed)
-        reporter = EpochReporter(trial, self.spec.metric, out.history)
+        divergence = Divergence(self.spec.diverge_factor, untrained_loss(self.data.num_classes))
+        reporter = EpochReporter(trial, self.spec.metric, out.history, divergence)
         best = BestEpoch(self.spec.metric, self.spec.direction)
         callbacks: list[keras.callbacks.Callback] = [reporter]
         if self.spec.restore_best_weights:
