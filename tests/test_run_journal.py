@@ -316,3 +316,54 @@ def test_the_dashboard_which_can_delete_studies_repairs_a_torn_journal_first(
     assert "its last line was torn" in capfd.readouterr().err
     assert path.read_bytes() == good
     assert len(list(tmp_path.glob(f"automl.journal{TORN_SUFFIX}*"))) == 1
+
+
+# A writer whose records are large enough that one write takes tens of milliseconds: a kill
+# aimed while the file ends inside a record lands inside that record's write.
+BIG_WRITER = WRITER.replace("4_000_000", "64_000_000")
+
+
+def _kill_mid_record(path: Path, tmp_path: Path) -> bool:
+    """Start a writer and SIGKILL it while the journal ends inside a record; True if it did."""
+    writer = subprocess.Popen(
+        [sys.executable, "-c", BIG_WRITER, str(path)],
+        env=environment(tmp_path),
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert writer.stdout is not None and writer.stdout.readline() == "started\n"
+    end = time.time() + 20.0
+    aimed = False
+    while time.time() < end and writer.poll() is None:
+        with path.open("rb") as f:
+            f.seek(0, os.SEEK_END)
+            if f.tell() > 0:
+                f.seek(-1, os.SEEK_END)
+                aimed = f.read(1) != b"\n"
+        if aimed:
+            break
+        time.sleep(0.001)
+    writer.send_signal(signal.SIGKILL)
+    writer.wait()
+    Path(f"{path}.lock").unlink(missing_ok=True)  # the kill may leave Optuna's lock behind
+    return aimed
+
+
+def test_a_kill_inside_a_write_tears_the_journal_and_the_next_writer_repairs_it(
+    tmp_path: Path,
+) -> None:
+    """A real SIGKILL inside a record's write leaves a torn last line; readers read the rest as
+    it is, the next writer moves the torn bytes aside, and no finished trial is lost."""
+    path = _journal(tmp_path / "automl.journal")
+    kept = _numbers(path, "kept")
+    for _ in range(5):
+        if _kill_mid_record(path, tmp_path) and good_end(path) < path.stat().st_size:
+            break
+    size = path.stat().st_size
+    assert good_end(path) < size, "no kill landed inside a write in 5 tries"
+    assert _numbers(path, "kept") == kept and path.stat().st_size == size  # read, unchanged
+    study = optuna.load_study(study_name="kept", storage=open_storage(str(path)))
+    assert good_end(path) == path.stat().st_size  # the writer cut the torn tail off
+    assert list(tmp_path.glob(f"automl.journal{TORN_SUFFIX}*")), "the torn bytes were kept aside"
+    study.optimize(lambda t: t.suggest_float("x", 0.0, 1.0), n_trials=1)
+    assert _numbers(path, "kept") == [*kept, max(kept) + 1]
