@@ -113,6 +113,10 @@ def run(
     # A finished study is told in a second: the supervisor imports MLflow.
     result = finished_result(spec, url, budget(spec, trials))
     if result is None:
+        # The fork server imports TensorFlow while the supervisor imports MLflow and sets up.
+        from automl.run.processes import worker_context
+
+        worker_context()
         from automl.run.supervisor import run_study
 
         result = run_study(
