@@ -91,3 +91,18 @@ def run_in(tmp_path: Path, study: Path) -> tuple[Result, tuple[Path, Path]]:
     uri = f"sqlite:///{mlflow_db}"
     args = ["run", str(study), "--storage", str(journal), "--tracking-uri", uri]
     return CliRunner().invoke(app, args), (journal, mlflow_db)
+
+
+def refused_line(tmp_path: Path, dataset: dict[str, object], command: str, case: str) -> str:
+    """`automl validate` or `automl run` on a study of `dataset`: the one `error:` line it
+    exits 2 with, after checking that nothing was stored."""
+    study = study_file(tmp_path, dataset)
+    if command == "validate":
+        result, stored = CliRunner().invoke(app, ["validate", str(study)]), ()
+    else:
+        result, stored = run_in(tmp_path, study)
+    assert result.exit_code == 2, (case, result.output)
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), (case, result.output)
+    assert not any(p.exists() for p in stored), case
+    return lines[0]

@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 from automl.cli.app import app
 from automl.data.dataset import check_dataset, load_dataset
 from automl.errors import DataError
-from tests.data_files import mnist_arrays, run_in, spec, study_file, write_npz
+from tests.data_files import mnist_arrays, refused_line, spec, study_file, write_npz
 
 
 def test_npz_in_mnist_layout_keeps_its_test_set_raw_and_apart(tmp_path: Path) -> None:
@@ -175,16 +175,8 @@ def test_npz_data_that_would_train_into_nonsense_is_refused_before_a_study_exist
     tmp_path: Path, command: str
 ) -> None:
     for case, (path, words) in nonsense_npz_files(tmp_path).items():
-        study = study_file(tmp_path, {"name": "npz", "path": str(path)})
-        if command == "validate":
-            result, stored = CliRunner().invoke(app, ["validate", str(study)]), ()
-        else:
-            result, stored = run_in(tmp_path, study)
-        assert result.exit_code == 2, (case, result.output)
-        lines = result.output.strip().splitlines()
-        assert len(lines) == 1 and lines[0].startswith("error: "), (case, result.output)
-        assert str(path) in lines[0] and words in lines[0], (case, lines[0])
-        assert not any(p.exists() for p in stored), case
+        line = refused_line(tmp_path, {"name": "npz", "path": str(path)}, command, case)
+        assert str(path) in line and words in line, (case, line)
 
 
 def test_splits_of_other_sizes_are_fine_once_image_size_is_set(tmp_path: Path) -> None:
