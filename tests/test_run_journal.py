@@ -77,17 +77,18 @@ def _torn(tmp_path: Path, cut: str) -> tuple[Path, bytes]:
     return path, data[:start]
 
 
-@pytest.mark.parametrize(
-    "cut",
-    [
-        "one byte",
-        "record start",
-        "half",
-        "all but the newline",
-        "half and a newline",
-        "zeros of a full disk",
-    ],
-)
+# Where a write can stop inside the journal's last record (see `_torn`).
+CUTS = [
+    "one byte",
+    "record start",
+    "half",
+    "all but the newline",
+    "half and a newline",
+    "zeros of a full disk",
+]
+
+
+@pytest.mark.parametrize("cut", CUTS)
 def test_readers_read_a_torn_journal_and_leave_it_as_it_is(tmp_path: Path, cut: str) -> None:
     path, _ = _torn(tmp_path, cut)
     before = path.read_bytes()
@@ -100,17 +101,7 @@ def test_readers_read_a_torn_journal_and_leave_it_as_it_is(tmp_path: Path, cut: 
     assert sorted(p.name for p in tmp_path.iterdir()) == ["automl.journal"]
 
 
-@pytest.mark.parametrize(
-    "cut",
-    [
-        "one byte",
-        "record start",
-        "half",
-        "all but the newline",
-        "half and a newline",
-        "zeros of a full disk",
-    ],
-)
+@pytest.mark.parametrize("cut", CUTS)
 def test_a_writer_moves_a_torn_tail_aside_and_the_studies_go_on(
     tmp_path: Path, cut: str, capfd: pytest.CaptureFixture[str]
 ) -> None:
