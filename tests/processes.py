@@ -16,6 +16,7 @@ import optuna
 
 from automl.run.storage import open_storage
 from automl.run.study import superseded
+from tests.postgres import ENV, server_url
 
 REPO = Path(__file__).resolve().parents[1]
 # A grid of 6 cells that trains in about a second a trial on digits.
@@ -153,10 +154,10 @@ def grid_cells(grid: dict[str, list[Any]] | None = None) -> set[tuple[Any, ...]]
 
 
 def postgres_url() -> str:
-    """The test PostgreSQL server's URL (.ci/run starts one); skips the test without it."""
-    url = os.environ.get("AUTOML_TEST_POSTGRES_URL")
-    if not url:
+    """The test PostgreSQL server's URL (started on first use); skips the test without one."""
+    url = server_url()
+    if url is None:
         import pytest
 
-        pytest.skip("AUTOML_TEST_POSTGRES_URL is unset: .ci/run starts PostgreSQL and sets it")
+        pytest.skip(f"no PostgreSQL here: install its server binaries or set {ENV}")
     return url
