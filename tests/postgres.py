@@ -47,20 +47,21 @@ def _start(bindir: Path) -> str:
     if os.geteuid() == 0:
         shutil.chown(data, "postgres")
     port = _free_port()
+    pg_ctl = str(bindir / "pg_ctl")
 
     def run(*command: str) -> None:
         subprocess.run(_as_server_user(list(command)), check=True, capture_output=True)
 
     def stop() -> None:
         subprocess.run(
-            _as_server_user([str(bindir / "pg_ctl"), "-D", str(data), "-m", "fast", "-w", "stop"]),
+            _as_server_user([pg_ctl, "-D", str(data), "-m", "fast", "-w", "stop"]),
             capture_output=True,
         )
         shutil.rmtree(data, ignore_errors=True)
 
     run(str(bindir / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust", "-E", "UTF8")
     options = f"-c listen_addresses=127.0.0.1 -p {port} -k {data} -c max_connections=200"
-    run(str(bindir / "pg_ctl"), "-D", str(data), "-l", str(data / "log"), "-w", "-o", options, "start")
+    run(pg_ctl, "-D", str(data), "-l", str(data / "log"), "-w", "-o", options, "start")
     atexit.register(stop)
     run(str(bindir / "createdb"), "-h", "127.0.0.1", "-p", str(port), "-U", "postgres", "automl")
     return f"postgresql://postgres@127.0.0.1:{port}/automl"

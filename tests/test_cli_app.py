@@ -126,7 +126,10 @@ def test_run_tracks_every_trial_and_resumes_to_the_budget(workdir: Path) -> None
         )
         curve = client.get_metric_history(run.info.run_id, "val_accuracy")
         assert [m.step for m in curve] == [1, 2]
-        assert curve[-1].value == pytest.approx(trial.value)
+        # The trial is worth its best epoch, which need not be the last.
+        best = max(curve, key=lambda m: m.value)
+        assert best.value == pytest.approx(trial.value)
+        assert best.step == trial.user_attrs["best_epoch"]
         for key in ("loss", "accuracy", "val_loss"):
             assert len(client.get_metric_history(run.info.run_id, key)) == 2
 

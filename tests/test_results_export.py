@@ -79,9 +79,9 @@ def test_retrained_export_loads_takes_raw_digits_and_reproduces_the_trial(tiny: 
     assert info["seed"] == best.user_attrs["seed"]
     assert info["class_names"] == [str(i) for i in range(10)]
     assert "digits" in info["dataset"]["description"]
-    # Same objective, seed, split and epochs: the trial's value comes back (within noise).
-    assert info["reproduction_gap"] == abs(info["reproduced_value"] - best.value)
-    assert info["reproduction_gap"] <= 0.02
+    # Same objective, seed, split and epochs on CPU: the trial's value comes back exactly, as
+    # docs/results.md says (benchmarks/reproducibility.py measures it across thread counts).
+    assert info["reproduced_value"] == best.value and info["reproduction_gap"] == 0.0
     assert f"gap {info['reproduction_gap']:.4f}" in stdout
 
     model = keras.models.load_model(out)
