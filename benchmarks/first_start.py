@@ -22,10 +22,16 @@ import threading
 import time
 from pathlib import Path
 
-from benchmarks import workload
-from benchmarks.automl_cli import enqueue, env_with_repo, load_trials, run_automl, start_time
-from benchmarks.machine import describe
-from benchmarks.profiler import py_spy
+from benchmarks.harness import workload
+from benchmarks.harness.automl_cli import (
+    enqueue,
+    env_with_repo,
+    load_trials,
+    run_automl,
+    start_time,
+)
+from benchmarks.harness.machine import describe
+from benchmarks.harness.profiler import py_spy
 
 
 def _stacks() -> str:

@@ -38,9 +38,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from benchmarks import workload
-from benchmarks.automl_cli import env_with_repo
-from benchmarks.machine import describe
+from benchmarks.harness import workload
+from benchmarks.harness.automl_cli import env_with_repo
+from benchmarks.harness.machine import describe
 
 STEPS = 16
 PARTS = (

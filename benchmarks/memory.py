@@ -16,12 +16,12 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
-from benchmarks import workload
-from benchmarks.automl_cli import AutomlRun, end_time, gaps, run_automl
-from benchmarks.machine import describe
+from benchmarks.harness import records, workload
+from benchmarks.harness.automl_cli import AutomlRun, end_time, gaps, run_automl
 
 SMALL = tuple(
     dataclasses.replace(d, high=32)
@@ -75,14 +75,17 @@ def bare_growth(run: AutomlRun, epochs: int) -> list[float]:
     return rss
 
 
+QUESTION = "Does a worker's memory stay flat over a long study?"
+
+
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(description=QUESTION)
     parser.add_argument("--trials", type=int, default=60)
     parser.add_argument("--early", type=int, default=10, help="the early point to compare with")
     parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--no-bare", action="store_true", help="skip the one-process contrast")
     args = parser.parse_args(argv)
-    print(describe(), "\n")
+    started = time.perf_counter()
     spec = workload.study_file(
         "memory",
         0,
@@ -96,38 +99,47 @@ def main(argv: list[str] | None = None) -> None:
     ends = sorted(end_time(t) for t in run.trials)
     early = peak_until(run, ends[min(args.early, len(ends)) - 1])
     late = peak_until(run, ends[-1])
-    print(
-        f"{len(run.trials)} trials of {args.epochs} epochs, small models, one worker, "
-        f"MLflow on: {run.seconds:.0f} s, {len(run.rss)} worker processes\n"
+    with records.teed() as shown:
+        print(
+            f"{len(run.trials)} trials of {args.epochs} epochs, small models, one worker, "
+            f"MLflow on: {run.seconds:.0f} s, {len(run.rss)} worker processes\n"
+        )
+        print("| worker pid | trials | RSS after its first trial MB | peak MB | last MB |")
+        print("| --- | --- | --- | --- | --- |")
+        for w in workers(run):
+            print(
+                f"| {w['pid']} | {w['trials']} | {w['after_first_trial_mb']:.0f} "
+                f"| {w['peak_mb']:.0f} | {w['last_mb']:.0f} |"
+            )
+        print(
+            f"\npeak worker RSS up to trial {args.early}: {early:.0f} MB; up to trial "
+            f"{len(ends)}: {late:.0f} MB; difference {late - early:+.0f} MB (goal <= 150 MB)"
+        )
+        same, new = gaps(run)
+        if same and new:
+            print(
+                f"between trials of one worker: {sum(same) / len(same):.2f} s on average; "
+                f"where a fresh worker took over: {sum(new) / len(new):.2f} s on average "
+                f"({len(new)} times, {sum(new):.0f} s in all, {sum(new) / run.seconds:.0%} "
+                "of the command)"
+            )
+        if not args.no_bare:
+            rss = bare_growth(run, args.epochs)
+            k = min(args.early, len(rss)) - 1
+            print(
+                f"\nbare loop, one process, no recycling: RSS after model 1 {rss[0]:.0f} MB, "
+                f"after model {k + 1} {rss[k]:.0f} MB, after model {len(rss)} {rss[-1]:.0f} MB "
+                f"({(rss[-1] - rss[k]) / max(1, len(rss) - 1 - k):.1f} MB per model after "
+                f"model {k + 1})"
+            )
+    records.save(
+        "memory",
+        shown.getvalue(),
+        {"workers": workers(run), "early_peak_mb": early, "late_peak_mb": late},
+        question=QUESTION,
+        seconds=time.perf_counter() - started,
+        argv=argv,
     )
-    print("| worker pid | trials | RSS after its first trial MB | peak MB | last MB |")
-    print("| --- | --- | --- | --- | --- |")
-    for w in workers(run):
-        print(
-            f"| {w['pid']} | {w['trials']} | {w['after_first_trial_mb']:.0f} "
-            f"| {w['peak_mb']:.0f} | {w['last_mb']:.0f} |"
-        )
-    print(
-        f"\npeak worker RSS up to trial {args.early}: {early:.0f} MB; up to trial "
-        f"{len(ends)}: {late:.0f} MB; difference {late - early:+.0f} MB (goal <= 150 MB)"
-    )
-    same, new = gaps(run)
-    if same and new:
-        print(
-            f"between trials of one worker: {sum(same) / len(same):.2f} s on average; "
-            f"where a fresh worker took over: {sum(new) / len(new):.2f} s on average "
-            f"({len(new)} times, {sum(new):.0f} s in all, {sum(new) / run.seconds:.0%} "
-            "of the command)"
-        )
-    if not args.no_bare:
-        rss = bare_growth(run, args.epochs)
-        k = min(args.early, len(rss)) - 1
-        print(
-            f"\nbare loop, one process, no recycling: RSS after model 1 {rss[0]:.0f} MB, "
-            f"after model {k + 1} {rss[k]:.0f} MB, after model {len(rss)} {rss[-1]:.0f} MB "
-            f"({(rss[-1] - rss[k]) / max(1, len(rss) - 1 - k):.1f} MB per model after "
-            f"model {k + 1})"
-        )
 
 
 if __name__ == "__main__":

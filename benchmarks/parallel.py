@@ -11,9 +11,9 @@ first worker's last trial end; a trial cut by it counts by the share of it insid
 trial weighs its size (its seconds in the first worker count's run of the round, over their
 mean), so that a window which happens to leave out the largest models does not look faster.
 
-The same trials' seconds vary by ±20% from run to run on a shared 2-core machine (inside
-`model.fit`: the machine, not automl), so `--repeats N` runs the worker counts N times in turn
-and reports the medians, with each run's ratio.
+The same trials' seconds vary from run to run on a shared 2-core machine (inside `model.fit`:
+the machine, not automl), so `--repeats N` (default 3) runs the worker counts N times in turn,
+and each ratio is taken within a round; the table gives median [min–max] over the rounds.
 
     python -m benchmarks.parallel                  # 16 trials of 4 epochs, 1 2 4 workers
     python -m benchmarks.parallel --workers 1 2 --repeats 3
@@ -25,11 +25,12 @@ import argparse
 import os
 import statistics
 import tempfile
+import time
 from pathlib import Path
 
-from benchmarks import workload
-from benchmarks.automl_cli import AutomlRun, end_time, enqueue, run_automl, start_time
-from benchmarks.machine import describe
+from benchmarks.harness import records, workload
+from benchmarks.harness.automl_cli import AutomlRun, end_time, enqueue, run_automl, start_time
+from benchmarks.harness.stats import spread
 
 Span = tuple[int, int, float, float]  # (worker pid, trial number, start, end), seconds
 
@@ -60,17 +61,36 @@ def all_busy_rate(trials: list[Span], size: dict[int, float]) -> float:
     return inside / (high - low) * 3600
 
 
+QUESTION = "How many more trials an hour do 2 and 4 local workers train than one, on 2 cores?"
+Run = tuple[float, float, float, float, int]  # seconds; trials/h command, trials, busy; complete
+
+
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(description=QUESTION)
     parser.add_argument("--workers", nargs="+", type=int, default=[1, 2, 4])
     parser.add_argument("--trials", type=int, default=16)
     parser.add_argument("--epochs", type=int, default=4)
     parser.add_argument("--seed", type=int, default=0, help="draws the configurations")
-    parser.add_argument("--repeats", type=int, default=1, help="runs of each worker count")
+    parser.add_argument("--repeats", type=int, default=3, help="runs of each worker count")
     args = parser.parse_args(argv)
-    print(describe(), "\n")
+    started = time.perf_counter()
+    runs = measure(args)
+    with records.teed() as shown:
+        report(args, runs)
+    records.save(
+        "parallel",
+        shown.getvalue(),
+        {str(k): v for k, v in runs.items()},
+        question=QUESTION,
+        seconds=time.perf_counter() - started,
+        argv=argv,
+    )
+
+
+def measure(args: argparse.Namespace) -> dict[int, list[Run]]:
+    """Each worker count once a round, `repeats` rounds, on the same queued configurations."""
     configs = workload.random_configs(args.trials, args.seed)
-    runs: dict[int, list[tuple[float, float, float, float, int]]] = {k: [] for k in args.workers}
+    runs: dict[int, list[Run]] = {k: [] for k in args.workers}
     with tempfile.TemporaryDirectory(prefix="bench-parallel-") as tmp:
         for repeat in range(args.repeats):
             size: dict[int, float] = {}
@@ -93,38 +113,30 @@ def main(argv: list[str] | None = None) -> None:
                         len(run.complete()),
                     )
                 )
-    rows = [
-        (
-            k,
-            *(statistics.median(run[i] for run in runs[k]) for i in range(4)),
-            min(r[4] for r in runs[k]),
-        )
-        for k in args.workers
-    ]
+    return runs
+
+
+def report(args: argparse.Namespace, runs: dict[int, list[Run]]) -> None:
     print(
         f"{args.trials} queued trials of {args.epochs} epochs, MLflow on, {os.cpu_count()} cores, "
-        f"median of {args.repeats} run(s) per row\n"
+        f"{args.repeats} round(s); each cell: median [min–max] over the rounds\n"
     )
     print(
-        "| workers | command s | trials/h (command) | × first row | trials/h (trials) "
-        "| × first row | trials/h (all busy) | × first row | complete |"
+        "| workers | command s | trials/h (command) | trials/h (trials) | trials/h (all busy) "
+        "| × 1 worker (trials) | × 1 worker (all busy) | complete |"
     )
-    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
-    ref = rows[0]
-    for k, seconds, per_hour, steady, busy, complete in rows:
+    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
+    first = runs[args.workers[0]]
+    for k in args.workers:
+        rs = runs[k]
+        # Ratios within a round: the same machine at the same moment.
+        trials = [b[2] / a[2] for a, b in zip(first, rs, strict=True)]
+        busy = [b[3] / a[3] for a, b in zip(first, rs, strict=True)]
         print(
-            f"| {k} | {seconds:.1f} | {per_hour:.0f} | {per_hour / ref[2]:.2f} | {steady:.0f} "
-            f"| {steady / ref[3]:.2f} | {busy:.0f} | {busy / ref[4]:.2f} | {complete} |"
+            f"| {k} | {spread([r[0] for r in rs], '.1f')} | {spread([r[1] for r in rs], '.0f')} "
+            f"| {spread([r[2] for r in rs], '.0f')} | {spread([r[3] for r in rs], '.0f')} "
+            f"| {spread(trials)} | {spread(busy)} | {min(r[4] for r in rs)} |"
         )
-    if args.repeats > 1:
-        first = args.workers[0]
-        print(f"\nEach run against the {first}-worker run of its round (trials; all busy):\n")
-        for k in args.workers[1:]:
-            ratios = "; ".join(
-                f"{b[2] / a[2]:.2f}, {b[3] / a[3]:.2f}"
-                for a, b in zip(runs[first], runs[k], strict=True)
-            )
-            print(f"- {k} workers: {ratios}")
 
 
 if __name__ == "__main__":

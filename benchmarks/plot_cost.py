@@ -19,7 +19,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from automl.tracking.curves import Curves, plot_learning_curves
-from benchmarks.machine import describe
+from benchmarks.harness.machine import describe
 
 
 def history(epochs: int) -> list[dict[str, float]]:

@@ -17,8 +17,9 @@ from automl.data.dataset import load_dataset
 from automl.search.space import optuna_name
 from automl.spec.reading import load_spec
 from automl.spec.rules import parse
-from benchmarks import compare, parallel, profiler, workload
-from benchmarks.automl_cli import env_with_repo, write_study
+from benchmarks import compare, parallel
+from benchmarks.harness import profiler, workload
+from benchmarks.harness.automl_cli import env_with_repo, write_study
 from tests.data_files import mnist_arrays, write_fashion
 
 
@@ -101,18 +102,22 @@ def _record(arm: str, seed: int, best_val: float, **fields: Any) -> dict[str, An
     }
 
 
-def test_the_table_keeps_each_data_set_apart_and_reads_old_records_as_digits(
-    tmp_path: Path,
-) -> None:
-    old = _record("optuna", 0, 0.9)  # written before records named their data set
-    fashion = _record("optuna", 0, 0.5, dataset="fashion_mnist", max_samples=6000)
-    for name, record in (("optuna-seed0", old), ("fashion_mnist-6000-optuna-seed0", fashion)):
-        (tmp_path / f"{name}.json").write_text(json.dumps(record), encoding="utf-8")
-    digits, other = compare.table(tmp_path).split("Data set: ")[1:]
+def test_the_table_keeps_each_data_set_apart_and_shows_every_seeds_ratio() -> None:
+    records = [
+        _record("optuna", 0, 0.9, dataset="digits", max_samples=workload.KEEP),
+        _record("optuna", 1, 0.8, dataset="digits", max_samples=workload.KEEP, seconds=20.0),
+        _record("automl", 0, 0.95, dataset="digits", max_samples=workload.KEEP, seconds=5.0),
+        _record("automl", 1, 0.85, dataset="digits", max_samples=workload.KEEP, seconds=15.0),
+        _record("optuna", 0, 0.5, dataset="fashion_mnist", max_samples=6000),
+    ]
+    digits, other = compare.table(records).split("Data set: ")[1:]
     assert digits.startswith(f"digits, max_samples {workload.KEEP}\n")
-    assert "| optuna | 0 |" in digits and "| 0.9000 |" in digits and "0.5000" not in digits
+    assert "| optuna | 0,1 | 15.0 [10.0–20.0] |" in digits and "0.5000" not in digits
+    assert "| 0.8500 [0.8000–0.9000] |" in digits
+    # automl over the script, seed by seed (5/10 and 15/20), and the median of the two
+    assert "| automl | 0.62 (0: 0.50, 1: 0.75) |" in digits
     assert other.startswith("fashion_mnist, max_samples 6000\n")
-    assert "| 0.5000 |" in other and "0.9000" not in other
+    assert "| optuna | 0 | 10.0 |" in other and "0.9000" not in other
 
 
 @pytest.mark.slow  # two one-epoch trials in a process that imports TensorFlow
@@ -124,7 +129,7 @@ def test_an_arm_runs_on_the_chosen_data_set_and_its_record_says_which(
     options = ["--trials", "2", "--epochs", "1", "--dataset", "fashion_mnist", "--max-samples"]
     # automl's arm: it needs nothing beyond automl itself (the others need the bench extra).
     compare.main(["--arms", "automl", "--seeds", "0", *options, "40", "--results", str(results)])
-    record = json.loads((results / "fashion_mnist-40-automl-seed0.json").read_text())
+    (record,) = json.loads((results / "compare.json").read_text())["data"]
     assert (record["dataset"], record["max_samples"]) == ("fashion_mnist", 40)
     assert (record["trials"], record["epochs"]) == (2, 2)
     # Scored on the 20 fake test images (not digits' 359): a whole number of them right.

@@ -1,0 +1,99 @@
+"""RESULTS.md from the records: `python -m benchmarks.report` (`--check` fails if it is stale).
+
+The page holds nothing but what the records under benchmarks/results/ say, each section headed
+by its record's commit, date, machine and command, in the order of SECTIONS (then any other
+record). How each comparison is made fair is said once here, beside the tables it explains.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from benchmarks.harness import records
+
+PAGE = records.ROOT / "benchmarks" / "RESULTS.md"
+
+FAIR = {
+    "compare": """\
+How the arms are made comparable:
+
+- **Same work**: every arm searches the same space (learning rate, β1, L2, depth, width, batch
+  norm) on the same split of the same data for a seed, 30 trials of at most 12 epochs, and
+  builds its networks with automl's model builder, so the networks are identical.
+- **Same scoring rule**: every arm scores a trial by its best epoch and tests that epoch's
+  model: automl by `restore_best_weights` (its default), KerasTuner by its own rule, the Optuna
+  script by `EarlyStopping(restore_best_weights=True)` with its value the best epoch's.
+- **Same pruning steps**: automl and the script report epoch e as step e to Hyperband
+  (min resource 1, reduction factor 3); the script uses a five-line callback for it, because
+  optuna-integration's `KerasPruningCallback` reports epoch e as step e − 1, which would move
+  every rung one epoch later and make the script train more.
+- **Same clock**: each arm runs in a fresh process, timed from its interpreter's start
+  (imports and data loading included, as a user waits for them) to its end; scoring on the
+  test images is off the clock. automl's best trial is retrained from its stored
+  hyperparameters and seed, off the clock, to score it on the test images (its kept model is in
+  the arm's temporary MLflow store); `retrained_val` in the record shows it reached the study's
+  value.
+- **What differs, on purpose**: automl runs as a user runs it (MLflow tracking, top-K models,
+  the registry and the test score on); the script keeps everything in memory and tracks nothing.
+  automl updates Adam with TensorFlow's fused kernel; the script and KerasTuner use Keras's Adam.
+- Test accuracy is on the same held-out images for every arm (for digits: the 359 images
+  automl's split leaves out, a stratified 20%, seen only by the benchmark).""",
+    "parallel": """\
+Every run trains the same queued configurations without pruning, so only the number of
+workers changes; each ratio is taken within a round (the same machine at the same moment).""",
+    "overhead": """\
+Measured inside automl's own trials (same process, same moment): the seconds outside
+`model.fit` per trial, including the gap to the next trial.""",
+}
+SECTIONS = ("compare", "parallel", "overhead", "memory", "checkpoint", "coordination")
+
+
+def section(record: dict[str, Any]) -> str:
+    name = record["benchmark"]
+    head = [
+        f"## {record['question']}",
+        "",
+        f"`{record['command']}` · commit {record['commit']} · {record['date']} · "
+        f"{record['minutes']} min · load {record['load_at_end']} at the end",
+        "",
+    ]
+    fair = [FAIR[name], ""] if name in FAIR else []
+    return "\n".join([*head, *fair, record["table"], ""])
+
+
+def page(folder: Path = records.RESULTS) -> str:
+    found = records.load(folder)
+    order = [n for n in SECTIONS if n in found] + sorted(set(found) - set(SECTIONS))
+    machines = sorted({found[n]["machine"] for n in order})
+    lines = [
+        "# Benchmark results",
+        "",
+        "Made by `python -m benchmarks.report` from the records in `benchmarks/results/`; "
+        "each section names the commit, date and command of its record. Do not edit by hand.",
+        "",
+        "Machine: " + "; ".join(machines) if machines else "No records yet.",
+        "",
+    ]
+    return "\n".join(lines + [section(found[n]) for n in order]).rstrip() + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--check", action="store_true", help="exit 1 if RESULTS.md is stale")
+    args = parser.parse_args(argv)
+    text = page()
+    if args.check:
+        if PAGE.read_text(encoding="utf-8") != text:
+            print(f"{PAGE.name} is not what the records say: run python -m benchmarks.report")
+            return 1
+        return 0
+    PAGE.write_text(text, encoding="utf-8")
+    print(f"wrote {PAGE.relative_to(records.ROOT)} ({text.count(chr(10))} lines)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
