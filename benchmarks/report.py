@@ -3,18 +3,22 @@
 The page holds nothing but what the records under benchmarks/results/ say, each section headed
 by its record's commit, date, machine and command, in the order of SECTIONS (then any other
 record). How each comparison is made fair is said once here, beside the tables it explains.
+The same command writes the suite's table in benchmarks/README.md (question, command, minutes
+on the recorded machine, section), between its two SUITE markers.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 from typing import Any
 
 from benchmarks.harness import records
 
 PAGE = records.ROOT / "benchmarks" / "RESULTS.md"
+README = records.ROOT / "benchmarks" / "README.md"
+DOCS = records.ROOT / "docs" / "benchmark-results.md"  # the same page on the docs site
+SUITE = ("<!-- suite: made by python -m benchmarks.report -->", "<!-- end of suite -->")
 
 FAIR = {
     "compare": """\
@@ -64,9 +68,36 @@ def section(record: dict[str, Any]) -> str:
     return "\n".join([*head, *fair, record["table"], ""])
 
 
-def page(folder: Path = records.RESULTS) -> str:
-    found = records.load(folder)
-    order = [n for n in SECTIONS if n in found] + sorted(set(found) - set(SECTIONS))
+def ordered(found: dict[str, dict[str, Any]]) -> list[str]:
+    return [n for n in SECTIONS if n in found] + sorted(set(found) - set(SECTIONS))
+
+
+def anchor(question: str) -> str:
+    """The id mkdocs and GitHub give a heading: lower case, punctuation dropped, spaces as -."""
+    kept = "".join(c for c in question.lower() if c.isalnum() or c in " -_")
+    return kept.strip().replace(" ", "-")
+
+
+def suite(found: dict[str, dict[str, Any]]) -> str:
+    lines = [
+        "| question | command | minutes | results |",
+        "| --- | --- | --- | --- |",
+    ]
+    for name in ordered(found):
+        r = found[name]
+        link = f"[{name}](RESULTS.md#{anchor(r['question'])})"
+        lines.append(f"| {r['question']} | `{r['command']}` | {r['minutes']} | {link} |")
+    return "\n".join(lines)
+
+
+def readme(found: dict[str, dict[str, Any]]) -> str:
+    text = README.read_text(encoding="utf-8")
+    start, end = text.index(SUITE[0]) + len(SUITE[0]), text.index(SUITE[1])
+    return f"{text[:start]}\n{suite(found)}\n{text[end:]}"
+
+
+def page(found: dict[str, dict[str, Any]]) -> str:
+    order = ordered(found)
     machines = sorted({found[n]["machine"] for n in order})
     lines = [
         "# Benchmark results",
@@ -84,14 +115,20 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--check", action="store_true", help="exit 1 if RESULTS.md is stale")
     args = parser.parse_args(argv)
-    text = page()
+    found = records.load()
+    made = {PAGE: page(found), DOCS: page(found), README: readme(found)}
+    stale = [
+        str(p.relative_to(records.ROOT))
+        for p, text in made.items()
+        if not p.exists() or p.read_text(encoding="utf-8") != text
+    ]
     if args.check:
-        if PAGE.read_text(encoding="utf-8") != text:
-            print(f"{PAGE.name} is not what the records say: run python -m benchmarks.report")
-            return 1
-        return 0
-    PAGE.write_text(text, encoding="utf-8")
-    print(f"wrote {PAGE.relative_to(records.ROOT)} ({text.count(chr(10))} lines)")
+        for name in stale:
+            print(f"{name} is not what the records say: run python -m benchmarks.report")
+        return 1 if stale else 0
+    for path, text in made.items():
+        path.write_text(text, encoding="utf-8")
+        print(f"wrote {path.relative_to(records.ROOT)} ({text.count(chr(10))} lines)")
     return 0
 
 
