@@ -1,20 +1,27 @@
-"""The package's shape as a reader relies on it: imports run one way, with no cycle."""
+"""The packages' shape as a reader relies on it: imports run one way, with no cycle, and every
+module says what it holds. Checked for automl and for the experiments beside it."""
 
 from __future__ import annotations
 
 import ast
 from pathlib import Path
 
-PACKAGE = Path(__file__).resolve().parent.parent / "automl"
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+# Each package, with fewer modules than it has: proof that the whole package was read.
+PACKAGES = {"automl": 40, "experiments": 10}
 
 
 def _module_name(path: Path) -> str:
-    parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+    parts = path.relative_to(ROOT).with_suffix("").parts
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
 def _imported(tree: ast.Module, module: str, is_package: bool) -> set[str]:
-    """automl modules a module imports at run time, function-local imports included."""
+    """Modules of its own package a module imports at run time, function-local imports
+    included."""
+    package = module.split(".")[0]
     typing_only = {
         id(node)
         for branch in ast.walk(tree)
@@ -34,11 +41,11 @@ def _imported(tree: ast.Module, module: str, is_package: bool) -> set[str]:
             target = ".".join(p for p in (prefix, node.module or "") if p)
             names.add(target)
             names.update(f"{target}.{alias.name}" for alias in node.names)
-    return {n for n in names if n == "automl" or n.startswith("automl.")}
+    return {n for n in names if n == package or n.startswith(package + ".")}
 
 
-def _graph() -> dict[str, set[str]]:
-    paths = {_module_name(p): p for p in PACKAGE.rglob("*.py")}
+def _graph(package: str) -> dict[str, set[str]]:
+    paths = {_module_name(p): p for p in (ROOT / package).rglob("*.py")}
 
     def resolve(name: str) -> str | None:
         while name and name not in paths:
@@ -74,17 +81,19 @@ def _cycle_from(start: str, graph: dict[str, set[str]]) -> list[str] | None:
     return None
 
 
-def test_the_package_has_no_import_cycle() -> None:
-    graph = _graph()
-    assert len(graph) > 40  # the whole package was read
+@pytest.mark.parametrize("package", PACKAGES)
+def test_the_package_has_no_import_cycle(package: str) -> None:
+    graph = _graph(package)
+    assert len(graph) > PACKAGES[package]
     cycles = [c for m in sorted(graph) if (c := _cycle_from(m, graph))]
     assert not cycles, "import cycles: " + "; ".join(" -> ".join(c) for c in cycles[:5])
 
 
-def test_every_module_says_what_it_holds() -> None:
+@pytest.mark.parametrize("package", PACKAGES)
+def test_every_module_says_what_it_holds(package: str) -> None:
     undocumented = [
-        str(p.relative_to(PACKAGE.parent))
-        for p in PACKAGE.rglob("*.py")
+        str(p.relative_to(ROOT))
+        for p in (ROOT / package).rglob("*.py")
         if not ast.get_docstring(ast.parse(p.read_text()))
     ]
     assert not undocumented

@@ -2,7 +2,7 @@
 rates and converges in fewer epochs.
 
 `batch_norm_analysis` is pure (trials in, plain data out), so `automl report` and
-benchmarks/lesson_claims.py reach the same verdicts from the same trials.
+the lesson experiment (experiments/lesson/) reach the same verdicts from the same trials.
 """
 
 from __future__ import annotations

@@ -1,13 +1,14 @@
-"""The lesson's studies and the script that measures its claims (benchmarks/lesson_claims.py).
+"""The lesson's studies and the experiment that measures its claims (experiments/lesson/).
 
-The studies are checked as a user would run them; the script's analysis is checked on trial
-lists written here, whose right answers are known; one slow test runs the script for real and
+The studies are checked as a user would run them; the experiment's analysis is checked on trial
+lists written here, whose right answers are known; one slow test runs the experiment for real and
 compares its claim-3 verdict with what `automl report` prints for the same study.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import subprocess
 import sys
@@ -21,14 +22,21 @@ from automl.cli.app import app
 from automl.report.batch_norm import batch_norm_analysis
 from automl.spec.reading import load_spec
 from automl.spec.schema import Range
-from benchmarks import lesson_claims as lc
+from experiments.lesson.arms import ARMS
+from experiments.lesson.betas import horizon, noise_near_one, pairs_verdict, step_effects
+from experiments.lesson.claim1 import decade_shares
+from experiments.lesson.environment import cached_keras_sets, code_commit
+from experiments.lesson.page import render
+from experiments.lesson.runs import from_record, to_record
+from experiments.lesson.stats import compare
+from experiments.lesson.trials import anytime, best_value, epochs_to_reach
 
 ROOT = Path(__file__).resolve().parent.parent
 LESSON = sorted((ROOT / "studies" / "lesson").glob("*.yaml"))
 
 
 @pytest.mark.parametrize("path", LESSON, ids=[p.name for p in LESSON])
-def test_every_lesson_study_validates_as_the_script_runs_it(path: Path) -> None:
+def test_every_lesson_study_validates_as_the_experiment_runs_it(path: Path) -> None:
     runner = CliRunner()
     plain = runner.invoke(app, ["validate", str(path)])
     assert plain.exit_code == 0, plain.output
@@ -38,8 +46,8 @@ def test_every_lesson_study_validates_as_the_script_runs_it(path: Path) -> None:
     assert "ok: study x-s7 on digits" in seeded.output
 
 
-def test_the_script_runs_every_lesson_study_and_nothing_else() -> None:
-    assert sorted(a.file for a in lc.ARMS) == [p.name for p in LESSON]
+def test_the_experiment_runs_every_lesson_study_and_nothing_else() -> None:
+    assert sorted(a.file for a in ARMS) == [p.name for p in LESSON]
 
 
 def _without(spec: Any, *names: str) -> dict[str, Any]:
@@ -101,22 +109,22 @@ def record(
 
 
 def trials(*records: dict[str, Any]) -> list[Any]:
-    return [lc.from_record(r) for r in records]
+    return [from_record(r) for r in records]
 
 
 def test_decade_shares_count_each_decade_and_close_the_last() -> None:
-    assert lc.decade_shares([1e-4, 5e-4, 2e-3, 0.05, 0.1]) == [0.4, 0.2, 0.4]
-    assert lc.decade_shares([]) == [0.0, 0.0, 0.0]
-    assert lc.horizon(0.999) == pytest.approx(1000)
-    assert lc.horizon(0.9005) / lc.horizon(0.9) == pytest.approx(1.005, rel=1e-3)
+    assert decade_shares([1e-4, 5e-4, 2e-3, 0.05, 0.1]) == [0.4, 0.2, 0.4]
+    assert decade_shares([]) == [0.0, 0.0, 0.0]
+    assert horizon(0.999) == pytest.approx(1000)
+    assert horizon(0.9005) / horizon(0.9) == pytest.approx(1.005, rel=1e-3)
 
 
 def test_compare_pairs_seeds_and_calls_gains_within_the_tie_no_difference() -> None:
-    better = lc.compare([0.98, 0.97, 0.96], [0.95, 0.96, 0.90])
+    better = compare([0.98, 0.97, 0.96], [0.95, 0.96, 0.90])
     assert (better.wins, better.ties, better.losses, better.verdict) == (3, 0, 0, "agrees")
-    worse = lc.compare([0.90, 0.91, 0.963], [0.95, 0.96, 0.96])
+    worse = compare([0.90, 0.91, 0.963], [0.95, 0.96, 0.96])
     assert (worse.wins, worse.ties, worse.losses, worse.verdict) == (0, 1, 2, "disagrees")
-    same = lc.compare([0.951, 0.949, None], [0.950, 0.950, 0.99])
+    same = compare([0.951, 0.949, None], [0.950, 0.950, 0.99])
     assert (same.ties, same.verdict) == (2, "no difference")
 
 
@@ -126,19 +134,19 @@ def test_step_effects_average_each_beta_step_over_the_other_beta() -> None:
         record(i, [values[b1] + (0.01 if b2 > 0.99 else 0.0)], beta_1=b1, beta_2=b2)
         for i, (b1, b2) in enumerate((b1, b2) for b1 in values for b2 in values)
     ]
-    effects = lc.step_effects(trials(*made), "beta_1", "beta_2")
+    effects = step_effects(trials(*made), "beta_1", "beta_2")
     assert effects == pytest.approx({0.9: 0.01, 0.999: 0.10})
     # beta_2 adds the same 0.01 above 0.99 whatever beta_1 is: neither step moves it.
-    assert lc.step_effects(trials(*made), "beta_2", "beta_1") == pytest.approx({0.9: 0, 0.999: 0})
+    assert step_effects(trials(*made), "beta_2", "beta_1") == pytest.approx({0.9: 0, 0.999: 0})
     # With beta_1 near 1, beta_2's negligible step (0.9 -> 0.9005) moves nothing: no noise.
-    assert lc.noise_near_one(trials(*made), "beta_1", "beta_2") == pytest.approx(0.0)
+    assert noise_near_one(trials(*made), "beta_1", "beta_2") == pytest.approx(0.0)
 
 
 def test_the_step_near_one_must_beat_the_step_near_09_and_the_noise_near_one() -> None:
-    assert lc.pairs_verdict(0.01, 0.03, 0.01) == "agrees"
-    assert lc.pairs_verdict(0.01, 0.03, 0.028) == "no difference"
-    assert lc.pairs_verdict(0.03, 0.01, 0.0) == "disagrees"
-    assert lc.pairs_verdict(None, 0.03, 0.0) == "not measured"
+    assert pairs_verdict(0.01, 0.03, 0.01) == "agrees"
+    assert pairs_verdict(0.01, 0.03, 0.028) == "no difference"
+    assert pairs_verdict(0.03, 0.01, 0.0) == "disagrees"
+    assert pairs_verdict(None, 0.03, 0.0) == "not measured"
 
 
 def test_anytime_counts_every_trials_epochs_and_the_best_complete_value() -> None:
@@ -148,10 +156,10 @@ def test_anytime_counts_every_trials_epochs_and_the_best_complete_value() -> Non
         record(2, [0.7, 0.9, 0.95]),
         record(3, [0.2], state="FAIL", reason="diverged: loss became nan at epoch 2"),
     )
-    assert lc.anytime(made) == [(2, 0.6), (3, 0.6), (6, 0.95), (7, 0.95)]
-    assert lc.epochs_to_reach(made, 0.9) == 6
-    assert lc.epochs_to_reach(made, 0.99) is None
-    assert lc.best_value(made) == 0.95
+    assert anytime(made) == [(2, 0.6), (3, 0.6), (6, 0.95), (7, 0.95)]
+    assert epochs_to_reach(made, 0.9) == 6
+    assert epochs_to_reach(made, 0.99) is None
+    assert best_value(made) == 0.95
 
 
 def test_a_trial_read_back_from_results_json_gives_the_report_the_same_bn_verdict() -> None:
@@ -165,7 +173,7 @@ def test_a_trial_read_back_from_results_json_gives_the_report_the_same_bn_verdic
     add(study, [0.5, 0.85, 0.93], lr=0.3, bn=True)
     add(study, [0.1], lr=0.3, bn=False, state="FAIL", reason="diverged: loss became nan")
     original = study.get_trials()
-    again = [lc.from_record(lc.to_record(t)) for t in original]
+    again = [from_record(to_record(t)) for t in original]
     a = batch_norm_analysis(original, "maximize", metric="val_accuracy")
     b = batch_norm_analysis(again, "maximize", metric="val_accuracy")
     assert a is not None and b is not None
@@ -178,9 +186,9 @@ def test_a_data_set_counts_as_present_only_with_its_files(
 ) -> None:
     monkeypatch.setenv("KERAS_HOME", str(tmp_path))
     (tmp_path / "datasets" / "fashion-mnist").mkdir(parents=True)  # a failed download leaves this
-    assert lc.cached_keras_sets() == {"fashion_mnist": False, "cifar100": False}
+    assert cached_keras_sets() == {"fashion_mnist": False, "cifar100": False}
     (tmp_path / "datasets" / "cifar-100-python.tar.gz").write_bytes(b"x")
-    assert lc.cached_keras_sets() == {"fashion_mnist": False, "cifar100": True}
+    assert cached_keras_sets() == {"fashion_mnist": False, "cifar100": True}
 
 
 # ---------------------------------------------------------------------------- the page
@@ -255,10 +263,11 @@ def _runs(gain: float) -> list[dict[str, Any]]:
     return out
 
 
-def _render(tmp_path: Path, gain: float) -> tuple[str, list[Any]]:
+def _render(tmp_path: Path, gain: float, **settings: Any) -> tuple[str, list[Any]]:
     results = {
         "settings": {
-            "command": "python benchmarks/lesson_claims.py",
+            "command": "python -m experiments.lesson",
+            "commit": "0123abc",
             "dataset": "digits",
             "seeds": [0, 1],
             "sets": [],
@@ -267,11 +276,12 @@ def _render(tmp_path: Path, gain: float) -> tuple[str, list[Any]]:
             "machine": "test",
             "other_datasets": {"fashion_mnist": False, "cifar100": True},
             "steps_per_trial": 138,
+            **settings,
         },
         "runs": _runs(gain),
     }
     page = tmp_path / "lesson-findings.md"
-    claims = lc.render(results, page, tmp_path / "lesson")
+    claims = render(results, page, tmp_path / "lesson")
     return page.read_text(encoding="utf-8"), claims
 
 
@@ -316,19 +326,74 @@ def test_the_page_quotes_the_report_summary_of_each_seed(tmp_path: Path) -> None
     assert f"- seed 0: {findings.summary}" in text
 
 
+def test_the_page_header_names_the_command_commit_date_and_machine(tmp_path: Path) -> None:
+    text, _ = _render(tmp_path, gain=0.03, command="PYTHONPATH=. python -m experiments.lesson")
+    assert "- Made by: `PYTHONPATH=. python -m experiments.lesson`\n" in text
+    assert "- Code, date, machine: commit 0123abc; 2026-11-27; test.\n" in text
+
+
+def test_a_record_from_before_commits_were_kept_still_renders(tmp_path: Path) -> None:
+    old = {"command": "PYTHONPATH=. python benchmarks/lesson_claims.py --keep k", "commit": None}
+    text, claims = _render(tmp_path, gain=0.03, **old)
+    assert len(claims) == 4
+    assert "- Made by: `PYTHONPATH=. python -m experiments.lesson --keep k`\n" in text
+    assert "- Code, date, machine: commit not recorded; 2026-11-27; test.\n" in text
+    assert "benchmarks/" not in text
+
+
+def _git(folder: Path, *args: str) -> str:
+    command = ["git", "-c", "user.name=t", "-c", "user.email=t@example.org", *args]
+    return subprocess.run(command, cwd=folder, check=True, capture_output=True, text=True).stdout
+
+
+def test_the_commit_recorded_is_head_with_changes_to_automl_marked(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("GIT_CEILING_DIRECTORIES", str(tmp_path))
+    repo, plain = tmp_path / "repo", tmp_path / "plain"
+    (repo / "automl").mkdir(parents=True)
+    plain.mkdir()
+    (repo / "automl" / "x.py").write_text("x = 1\n")
+    (repo / "README.md").write_text("readme\n")
+    _git(repo, "init", "-q")
+    _git(repo, "add", ".")
+    _git(repo, "commit", "-q", "-m", "first")
+    head = _git(repo, "rev-parse", "--short=7", "HEAD").strip()
+    assert len(head) == 7
+    assert code_commit(repo) == head
+    (repo / "README.md").write_text("changed\n")  # not automl's code
+    assert code_commit(repo) == head
+    (repo / "automl" / "x.py").write_text("x = 2\n")
+    assert code_commit(repo) == f"{head}+changes"
+    assert code_commit(plain) is None
+
+
+def test_render_without_a_record_says_so_in_one_line(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "experiments.lesson", "--render", "--out", str(tmp_path)],
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 2
+    missing = tmp_path / "lesson" / "results.json"
+    assert done.stderr == f"error: no {missing} to render; run without --render first\n"
+    assert not (tmp_path / "lesson-findings.md").exists()
+
+
 # ---------------------------------------------------------------------------- for real
 
 
 @pytest.mark.slow
-def test_the_script_and_automl_report_agree_on_a_real_bn_study(tmp_path: Path) -> None:
+def test_the_experiment_and_automl_report_agree_on_a_real_bn_study(tmp_path: Path) -> None:
     """Claim 3, one seed, two learning rates and two epochs: about 30 s on 2 cores."""
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     keep, out = tmp_path / "keep", tmp_path / "docs"
-    script = [sys.executable, str(ROOT / "benchmarks" / "lesson_claims.py")]
+    experiment = [sys.executable, "-m", "experiments.lesson"]
     args = ["--claims", "3", "--seeds", "0", "--set", "epochs=2"]
     args += ["--set", "params.learning_rate=1e-3..1:log:num=2", "--out", str(out)]
     done = subprocess.run(
-        [*script, *args, "--keep", str(keep)], env=env, capture_output=True, text=True
+        [*experiment, *args, "--keep", str(keep)], env=env, capture_output=True, text=True
     )
     assert done.returncode == 0, done.stdout + done.stderr
     assert "claim 3: higher learning rates:" in done.stdout
@@ -346,4 +411,7 @@ def test_the_script_and_automl_report_agree_on_a_real_bn_study(tmp_path: Path) -
     (summary,) = [line for line in report.stdout.splitlines() if line.startswith("This study ")]
     assert f"- seed 0: {summary}" in page
     assert (out / "lesson" / "claim3-learning-rates.png").is_file()
-    assert "lesson-bn-lr-grid-s0" in (out / "lesson" / "results.json").read_text()
+    record = json.loads((out / "lesson" / "results.json").read_text())
+    assert [r["study"] for r in record["runs"]] == ["lesson-bn-lr-grid-s0"]
+    assert record["settings"]["commit"].startswith(code_commit(ROOT) or "no commit")
+    assert record["settings"]["command"].startswith("PYTHONPATH=. python -m experiments.lesson ")

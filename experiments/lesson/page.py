@@ -1,0 +1,106 @@
+"""The page, docs/lesson-findings.md, rendered from a record of the runs (results.json): its
+header, a table of verdicts, a section per claim with its figures, and how to reproduce it."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from experiments.lesson.claim1 import claim1
+from experiments.lesson.claim2 import claim2
+from experiments.lesson.claim3 import claim3
+from experiments.lesson.claim4 import claim4
+from experiments.lesson.runs import ArmRun
+from experiments.lesson.stats import TIE, ClaimResult
+
+PROGRAM = "python -m experiments.lesson"
+# Records made before the experiment had its own folder name the script it was then: the same
+# program with the same options.
+_FORMER_PROGRAM = "python benchmarks/lesson_claims.py"
+
+
+def render(results: dict[str, Any], page: Path, plots: Path) -> list[ClaimResult]:
+    """Write the page and its figures from a record; the claims it could judge."""
+    runs = [ArmRun(**r) for r in results["runs"]]
+    claims = [
+        c
+        for c in (
+            claim1(runs, plots),
+            claim2(runs, plots, results["settings"].get("steps_per_trial")),
+            claim3(runs, plots),
+            claim4(runs, plots),
+        )
+        if c is not None
+    ]
+    rel = os.path.relpath(plots, page.parent)
+    lines = [*_header(results["settings"]), "", "| claim | verdict |", "| --- | --- |"]
+    lines += [f"| {c.claim}. {c.title} | {c.verdict} |" for c in claims]
+    for c in claims:
+        lines += ["", f"## {c.claim}. {c.title}", "", *c.markdown, ""]
+        lines += [f"![claim {c.claim}]({rel}/{p})" for p in c.plots]
+    lines += ["", "## Reproduce", "", *_reproduce(results["settings"])]
+    page.parent.mkdir(parents=True, exist_ok=True)
+    page.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return claims
+
+
+def made_by(settings: dict[str, Any]) -> str:
+    """The command that made the record, as it is typed today."""
+    return str(settings["command"]).replace(_FORMER_PROGRAM, PROGRAM)
+
+
+def _header(s: dict[str, Any]) -> list[str]:
+    commit = f"commit {s['commit']}" if s.get("commit") else "commit not recorded"
+    lines = [
+        f"# The lesson's claims, measured ({s['dataset']})",
+        "",
+        "The course chapter behind automl makes four claims about tuning. This page checks each "
+        "with automl itself: the study files in `studies/lesson/` run with `automl run`, "
+        f"{len(s['seeds'])} seeds each (`--set seed=N`: the seed moves the sampler, the "
+        "validation split and every model's initialization), and the trials are read back from "
+        "the Optuna storage. Every number below comes from that run; the verdicts are computed "
+        "from the numbers by `experiments/lesson/`, not written by hand.",
+        "",
+        f"- Made by: `{made_by(s)}`",
+        f"- Code, date, machine: {commit}; {s['date']}; {s['machine']}.",
+        f"- Data: {s['dataset']}; seeds {', '.join(map(str, s['seeds']))}"
+        + (f"; overrides {', '.join(s['sets'])}" if s["sets"] else "")
+        + f"; {s['duration_s'] / 60:.1f} minutes in all"
+        + (f" ({s['cpu_s'] / 60:.1f} minutes of CPU time)" if "cpu_s" in s else "")
+        + ".",
+        f"- Two best values closer than {TIE} count as equal (about 2 of digits' 360 validation "
+        "images). Medians over seeds, [min–max] the spread.",
+    ]
+    if s.get("note"):
+        lines.append(f"- **{s['note']}**")
+    return lines
+
+
+def _reproduce(s: dict[str, Any]) -> list[str]:
+    out = [
+        "Each study runs by itself; for example one seed of claim 3, then the report whose "
+        "batch-normalization view says the same as this page:",
+        "",
+        "```bash",
+        "automl run studies/lesson/claim3_bn_lr_grid.yaml --set seed=1 --set name=bn-s1 "
+        "--storage lesson.journal",
+        "automl report bn-s1 --storage lesson.journal --out reports/",
+        "```",
+        "",
+        f"The whole page: `PYTHONPATH=. {PROGRAM}` (add `--keep DIR` to "
+        "keep the Optuna storage and MLflow store for `automl report`, `automl best`). "
+        "`--render` rewrites the page and plots from the trials recorded in "
+        "`docs/lesson/results.json`.",
+    ]
+    missing = [n for n, present in s.get("other_datasets", {}).items() if not present]
+    if missing:
+        out += [
+            "",
+            f"Not measured here: {', '.join(missing)} (not in the Keras cache of the machine "
+            f"that made this page). Where the data is present: `PYTHONPATH=. {PROGRAM} "
+            "--dataset fashion_mnist` writes "
+            "`docs/lesson-findings-fashion_mnist.md` (the first `--max-samples` images, "
+            "10,000 by default).",
+        ]
+    return out
