@@ -32,7 +32,6 @@ from typing import Any
 from experiments.lesson.arms import ROOT
 from experiments.lesson.environment import (
     cached_keras_sets,
-    children_cpu,
     code_commit,
     dataset_problem,
     machine,
@@ -100,12 +99,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         if problem is not None:
             print(f"skipped {args.dataset}: automl cannot load it here: {problem}")
             return 0
-        started, cpu_before = time.perf_counter(), children_cpu()
+        started = time.perf_counter()
         runs = run_arms(args.seeds, args.claims, folder, sets, tag)
         duration = time.perf_counter() - started
-        cpu = children_cpu() - cpu_before
     shown = " ".join([PROGRAM, *(argv if argv is not None else sys.argv[1:])])
-    measured = {"commit": commit, "duration_s": duration, "cpu_s": cpu}
+    measured = {"commit": commit, "duration_s": duration}
     results = _record(args, sets, f"PYTHONPATH=. {shown}", measured, runs)
     plots.mkdir(parents=True, exist_ok=True)
     data_file.write_text(json.dumps(results, indent=1) + "\n", encoding="utf-8")
@@ -153,7 +151,6 @@ def _record(
             "note": args.note,
             "date": dt.date.today().isoformat(),
             "duration_s": measured["duration_s"],
-            "cpu_s": measured["cpu_s"],
             "machine": machine(),
             "other_datasets": cached_keras_sets() if args.dataset == "digits" else {},
             "steps_per_trial": steps_per_trial(sets),

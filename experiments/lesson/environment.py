@@ -51,15 +51,6 @@ def machine() -> str:
     )
 
 
-def children_cpu() -> float:
-    """CPU seconds (user + system) of every finished child process: `automl run` and the
-    workers it waited for. On an otherwise idle machine the run takes about this long."""
-    import resource
-
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
-
-
 def cached_keras_sets() -> dict[str, bool]:
     """Which of the lesson's other data sets lie in the Keras cache of this machine."""
     base = Path(os.environ.get("KERAS_HOME", Path.home() / ".keras")) / "datasets"

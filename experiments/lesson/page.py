@@ -15,9 +15,6 @@ from experiments.lesson.runs import ArmRun
 from experiments.lesson.stats import TIE, ClaimResult
 
 PROGRAM = "python -m experiments.lesson"
-# Records made before the experiment had its own folder name the script it was then: the same
-# program with the same options.
-_FORMER_PROGRAM = "python benchmarks/lesson_claims.py"
 
 
 def render(results: dict[str, Any], page: Path, plots: Path) -> list[ClaimResult]:
@@ -46,8 +43,8 @@ def render(results: dict[str, Any], page: Path, plots: Path) -> list[ClaimResult
 
 
 def made_by(settings: dict[str, Any]) -> str:
-    """The command that made the record, as it is typed today."""
-    return str(settings["command"]).replace(_FORMER_PROGRAM, PROGRAM)
+    """The command that made the record."""
+    return str(settings["command"])
 
 
 def _header(s: dict[str, Any]) -> list[str]:
@@ -67,7 +64,6 @@ def _header(s: dict[str, Any]) -> list[str]:
         f"- Data: {s['dataset']}; seeds {', '.join(map(str, s['seeds']))}"
         + (f"; overrides {', '.join(s['sets'])}" if s["sets"] else "")
         + f"; {s['duration_s'] / 60:.1f} minutes in all"
-        + (f" ({s['cpu_s'] / 60:.1f} minutes of CPU time)" if "cpu_s" in s else "")
         + ".",
         f"- Two best values closer than {TIE} count as equal (about 2 of digits' 360 validation "
         "images). Medians over seeds, [min–max] the spread.",
