@@ -266,7 +266,10 @@ def main(argv: list[str] | None = None) -> None:
     with tempfile.TemporaryDirectory(prefix="bench-storage-") as tmp:
         rows = measure(args, Path(tmp))
     with records.teed() as shown:
-        print(f"{args.workers} workers; `stress` with a budget of {args.trials} trials\n")
+        budget = (
+            f"; `stress` with a budget of {args.trials} trials" if "stress" in args.which else ""
+        )
+        print(f"{args.workers} workers{budget}\n")
         print(table(rows))
     records.save(
         "storage_contention",
