@@ -14,7 +14,11 @@ in a fresh process: RSS (psutil) when the stage ends, and the peak RSS (getrusag
 - trials: + N trials (a small CNN, one epoch each, `keras.backend.clear_session()` between, as
   `Objective` does) through `pipelines`, RSS after each.
 
-    python benchmarks/data_memory.py [--trials 3] > benchmarks/data_memory.md
+MB are MiB of resident memory. The seconds are rough on a shared machine; the memory is not.
+TensorFlow keeps some state per model built, even after `clear_session`, which is why a worker
+retires once its memory has grown past a limit (`automl.run.worker`).
+
+    python -m benchmarks.data_memory [--trials 3]
 """
 
 from __future__ import annotations
@@ -23,7 +27,6 @@ import argparse
 import json
 import os
 import pickle
-import platform
 import resource
 import subprocess
 import sys
@@ -34,6 +37,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from benchmarks.harness import records
+from benchmarks.harness.automl_cli import env_with_repo
 
 TRAIN, TEST = 50_000, 10_000
 STAGES = (
@@ -144,46 +150,54 @@ def stage(name: str, trials: int, archive: Path) -> dict[str, Any]:
     return {**out, "rss_mb": rss_mb(), "peak_mb": peak_mb()}
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--trials", type=int, default=3)
-    parser.add_argument("--stage", choices=STAGES, help=argparse.SUPPRESS)
-    parser.add_argument("--archive", type=Path, help=argparse.SUPPRESS)
-    args = parser.parse_args()
-    if args.stage:  # a child: one stage, figures as JSON
-        print(json.dumps(stage(args.stage, args.trials, args.archive)))
-        return
+QUESTION = "How much memory does a CIFAR-100-sized data set take in a worker, and its pipeline?"
 
+
+def measure(trials: int) -> list[dict[str, Any]]:
+    """Every stage in a fresh process, on random CIFAR-100 files in a temporary Keras cache."""
     with tempfile.TemporaryDirectory() as tmp:
         home, archive = Path(tmp) / "keras", Path(tmp) / "cifar-100-python.tar.gz"
         write_cifar100(home / "datasets", archive)
-        env = {**os.environ, "KERAS_HOME": str(home)}
-        root = Path(__file__).resolve().parents[1]
-        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(root), env.get("PYTHONPATH")]))
+        env = {**env_with_repo(), "KERAS_HOME": str(home)}
         results = []
         for name in STAGES:
-            command = [sys.executable, __file__, "--stage", name, "--trials", str(args.trials)]
-            command += ["--archive", str(archive)]
+            command = [sys.executable, "-m", "benchmarks.data_memory", "--stage", name]
+            command += ["--trials", str(trials), "--archive", str(archive)]
             done = subprocess.run(command, env=env, capture_output=True, text=True)
             if done.returncode != 0:
                 sys.exit(f"stage {name} failed:\n{done.stderr}")
             results.append(json.loads(done.stdout.strip().splitlines()[-1]))
             print(f"{name}: done", file=sys.stderr, flush=True)
-    report(results, args.trials)
+    return results
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=QUESTION)
+    parser.add_argument("--trials", type=int, default=3)
+    parser.add_argument("--stage", choices=STAGES, help=argparse.SUPPRESS)
+    parser.add_argument("--archive", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.stage:  # a child: one stage, figures as JSON
+        print(json.dumps(stage(args.stage, args.trials, args.archive)))
+        return
+    started = time.perf_counter()
+    results = measure(args.trials)
+    with records.teed() as shown:
+        report(results, args.trials)
+    records.save(
+        "data_memory",
+        shown.getvalue(),
+        results,
+        question=QUESTION,
+        seconds=time.perf_counter() - started,
+        argv=argv,
+    )
 
 
 def report(results: list[dict[str, Any]], trials: int) -> None:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        tf_version = version("tensorflow-cpu")
-    except PackageNotFoundError:
-        tf_version = version("tensorflow")
     by = {r["stage"]: r for r in results}
-    print("# Memory of a CIFAR-100-sized data set in one worker\n")
     print(
-        f"TensorFlow {tf_version}, {platform.machine()}, {os.cpu_count()} CPU cores; "
-        f"random uint8 images in CIFAR-100's python format ({TRAIN:,} + {TEST:,}, 32x32x3). "
+        f"Random uint8 images in CIFAR-100's python format ({TRAIN:,} + {TEST:,}, 32x32x3). "
         "Each stage in a fresh process. MB = MiB of resident memory.\n"
     )
     print("| stage | RSS at end | peak RSS | over TensorFlow alone | seconds |")

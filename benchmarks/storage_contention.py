@@ -1,24 +1,36 @@
-"""SQLite against Optuna's journal file as the storage of 4 local workers (results: STORAGE.md).
+"""SQLite against Optuna's journal file as the storage of K local workers (K = 4 by default).
 
-Two measurements, each with fresh storages in a temporary folder:
+Which storage should `automl run` use by default on one machine? Two measurements, each with
+fresh storages in a temporary folder:
 
-* `stress`: K processes run the worker loop of automl (the study lock, the budget count,
-  `study.optimize(n_trials=1)`) on a synthetic objective that writes what a real trial writes
-  (5 parameters, 4 user attributes, one report per "epoch") but trains nothing, so the
-  storage is the bottleneck. Also without the study lock, to see what it is for.
-  SQLite also as plain Optuna opens it (no heartbeat, SQLite's 5 s busy timeout).
-* `automl`: the real `automl run --workers K` on a digits grid.
+* `stress`: K processes each run automl's worker loop (under the study lock: count the budget,
+  `study.optimize(n_trials=1)`) on an objective that writes what a real trial writes (3
+  parameters, 4 user attributes, 10 per-epoch reports) with 5 ms "epochs": the storage is the
+  bottleneck, far more than in real use. Storages as automl opens them (`open_storage`: SQLite
+  with a 60 s busy timeout and Optuna's heartbeat; the journal file), SQLite as plain Optuna
+  opens it (`RDBStorage(url)`: no heartbeat, SQLite's 5 s busy timeout), and PostgreSQL for
+  reference when given. Each also without the study lock, to see what the lock is for.
+* `automl`: the real `automl run --workers K` on a 16-cell digits grid (1 epoch, 1 hidden
+  layer), with MLflow tracking into a SQLite file.
 
-For each: errors (tracebacks, "database is locked"), trials lost (not finished) or
-duplicated (over the budget, or a grid cell twice), and the wall time.
+Columns: trials the study holds; unfinished (lost: left RUNNING or WAITING); over budget
+(trials beyond the budget); duplicate cells (a grid cell completed twice); errors (tracebacks
+in a worker); "database is locked" (in any output); wall seconds. With `--repeat N` each cell
+is `median [min–max]` over the repeats.
 
-    python benchmarks/storage_contention.py                 # both, K = 4
-    python benchmarks/storage_contention.py stress --trials 200 --postgres postgresql://...
+The journal has no heartbeat, so a trial of a dead worker is found by its process id (the
+`worker` user attribute), which works on one machine only: for several machines use
+PostgreSQL. The gRPC storage proxy is not measured: it adds a server process to run.
+
+    python -m benchmarks.storage_contention                        # both, K = 4
+    python -m benchmarks.storage_contention stress --workers 8 --trials 100
+    python -m benchmarks.storage_contention stress --postgres postgresql://...
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import multiprocessing
 import os
 import re
@@ -32,11 +44,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from benchmarks.harness import records, stats
+from benchmarks.harness.automl_cli import env_with_repo
+
 if TYPE_CHECKING:
     from optuna.storages import BaseStorage
-
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
 
 EPOCHS = 10
 GRID: dict[str, list[float]] = {"learning_rate": [0.1, 0.03, 0.01, 0.003], "width": [8, 16, 32, 64]}
@@ -57,12 +69,8 @@ class Row:
     locked: int
     seconds: float
 
-    def markdown(self) -> str:
-        return (
-            f"| {self.test} | {self.storage} | {self.lock} | {self.workers} | {self.budget} | "
-            f"{self.trials} | {self.unfinished} | {self.over_budget} | {self.duplicate_cells} | "
-            f"{self.errors} | {self.locked} | {self.seconds:.1f} |"
-        )
+
+COUNTS = ("budget", "trials", "unfinished", "over_budget", "duplicate_cells", "errors", "locked")
 
 
 HEADER = (
@@ -171,7 +179,7 @@ def automl_run(storage: str, label: str, folder: Path, workers: int, name: str) 
         f"name: {name}\ndataset: digits\nepochs: 1\nsampler: grid\npruner: none\nseed: 0\n"
         f"params:\n{params}\n  depth: 1\n"
     )
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    env = env_with_repo()
     started = time.perf_counter()
     out = subprocess.run(
         [sys.executable, "-m", "automl", "run", str(spec), "--storage", storage,
@@ -200,43 +208,77 @@ def automl_run(storage: str, label: str, folder: Path, workers: int, name: str) 
     )
 
 
+def table(rows: list[Row]) -> str:
+    """One line per test, storage and lock; a figure over repeats as `median [min–max]`."""
+    groups: dict[tuple[str, str, str, int], list[Row]] = {}
+    for row in rows:
+        groups.setdefault((row.test, row.storage, row.lock, row.workers), []).append(row)
+    lines = [HEADER]
+    for (test, storage, lock, workers), same in groups.items():
+        counts = [stats.spread([getattr(r, c) for r in same], ".0f") for c in COUNTS]
+        seconds = stats.spread([r.seconds for r in same], ".1f")
+        lines.append(
+            f"| {test} | {storage} | {lock} | {workers} | {' | '.join(counts)} | {seconds} |"
+        )
+    return "\n".join(lines)
+
+
+QUESTION = (
+    "Which local storage holds several workers with no lock error, no lost and no duplicated "
+    "trial, and how fast?"
+)
+
+
+def measure(args: argparse.Namespace, folder: Path) -> list[Row]:
+    rows = []
+    for i in range(args.repeat):
+        storages = {
+            "sqlite": f"sqlite:///{folder / f's{i}.db'}",
+            "journal": str(folder / f"s{i}.journal"),
+        }
+        if "stress" in args.which:
+            stress_storages = {
+                **storages,
+                "sqlite, Optuna's defaults": f"plain:sqlite:///{folder / f'p{i}.db'}",
+            }
+            if args.postgres:
+                stress_storages["postgresql"] = args.postgres
+            for label, storage in stress_storages.items():
+                for use_lock in (True, False):
+                    rows.append(stress(storage, label, args.workers, args.trials, use_lock))
+                    print(f"{label}, lock {rows[-1].lock}: done", file=sys.stderr, flush=True)
+        if "automl" in args.which:
+            for label, storage in storages.items():
+                rows.append(automl_run(storage, label, folder, args.workers, f"grid-{label}-{i}"))
+                print(f"automl run, {label}: done", file=sys.stderr, flush=True)
+    return rows
+
+
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(description=QUESTION)
     parser.add_argument("which", nargs="*", default=["stress", "automl"])
     parser.add_argument("--workers", type=int, default=4)
     parser.add_argument("--trials", type=int, default=200, help="the stress test's budget")
     parser.add_argument("--repeat", type=int, default=1)
     parser.add_argument("--postgres", help="also a PostgreSQL URL (stress test only)")
     args = parser.parse_args(argv)
-    rows = []
+    started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="bench-storage-") as tmp:
-        folder = Path(tmp)
-        for i in range(args.repeat):
-            storages = {
-                "sqlite": f"sqlite:///{folder / f's{i}.db'}",
-                "journal": str(folder / f"s{i}.journal"),
-            }
-            if "stress" in args.which:
-                stress_storages = {
-                    **storages,
-                    "sqlite, Optuna's defaults": f"plain:sqlite:///{folder / f'p{i}.db'}",
-                }
-                if args.postgres:
-                    stress_storages["postgresql"] = args.postgres
-                for label, storage in stress_storages.items():
-                    for use_lock in (True, False):
-                        rows.append(stress(storage, label, args.workers, args.trials, use_lock))
-                        print(rows[-1].markdown(), flush=True)
-            if "automl" in args.which:
-                for label, storage in storages.items():
-                    rows.append(
-                        automl_run(storage, label, folder, args.workers, f"grid-{label}-{i}")
-                    )
-                    print(rows[-1].markdown(), flush=True)
-    print()
-    print(HEADER)
-    for row in rows:
-        print(row.markdown())
+        rows = measure(args, Path(tmp))
+    with records.teed() as shown:
+        budget = (
+            f"; `stress` with a budget of {args.trials} trials" if "stress" in args.which else ""
+        )
+        print(f"{args.workers} workers{budget}\n")
+        print(table(rows))
+    records.save(
+        "storage_contention",
+        shown.getvalue(),
+        [dataclasses.asdict(r) for r in rows],
+        question=QUESTION,
+        seconds=time.perf_counter() - started,
+        argv=argv,
+    )
 
 
 if __name__ == "__main__":

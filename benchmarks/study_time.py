@@ -2,7 +2,7 @@
 
 Feeds the "how long" comments of studies/fashion_mnist.yaml and studies/cifar100.yaml.
 
-1. Seconds per epoch on this machine's CPU, for the three models benchmarks/gpu_epoch_time.py
+1. Seconds per epoch on this machine's CPU, for the three models `benchmarks.gpu_epoch_time`
    times on one GPU. Random uint8 images of the real shapes go through automl's own pipeline
    (`automl.data.pipeline.pipelines`) into `automl.train.model.build_model`'s CNN. A full epoch
    on 2 cores takes minutes, so this times 40 training and 8 validation steps after a warm-up and
@@ -10,20 +10,23 @@ Feeds the "how long" comments of studies/fashion_mnist.yaml and studies/cifar100
 2. Epochs a study trains in all, under its own sampler and pruner (`automl.search.factories`), with
    learning curves drawn at random (each trial a random final accuracy approached as
    1 - exp(-epoch/3), plus noise): the pruner's share depends on the curves, so this is a
-   rough figure. Averaged over 5 seeds.
+   rough figure, over 5 seeds. The Hyperband count also varies from run to run (Optuna assigns
+   brackets by hashing the study's random name).
 
 Time of a study = epochs in all x seconds per epoch (plus a few seconds per trial).
 
-    python benchmarks/study_time.py > benchmarks/study_time.md
+    python -m benchmarks.study_time [--seeds 5]
 """
 
 from __future__ import annotations
 
+import argparse
 import math
 import os
-import platform
+import sys
 import time
 from pathlib import Path
+from typing import Any
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
@@ -39,6 +42,7 @@ from automl.search.space import Hyperparameters, suggest
 from automl.spec.reading import load_spec
 from automl.spec.schema import StudySpec
 from automl.train.model import build_model
+from benchmarks.harness import records, stats
 
 # name: (training images, validation images, image shape, classes), after the 0.2 split
 DATASETS = {
@@ -80,8 +84,8 @@ def epoch_seconds(hp: Hyperparameters, n: int, n_val: int, data: Dataset) -> flo
     )
 
 
-def study_epochs(spec: StudySpec, seeds: int = 5) -> float:
-    """Mean epochs a study trains in all under its sampler and pruner (simulated curves)."""
+def study_epochs(spec: StudySpec, seeds: int) -> list[int]:
+    """Epochs a study trains in all under its sampler and pruner (simulated curves), per seed."""
     optuna.logging.set_verbosity(optuna.logging.ERROR)
     rng = np.random.default_rng(0)
     epochs = 0
@@ -99,37 +103,79 @@ def study_epochs(spec: StudySpec, seeds: int = 5) -> float:
                 raise optuna.TrialPruned()
         return value
 
+    per_seed = []
     for _ in range(seeds):
+        epochs = 0
         study = optuna.create_study(
             direction=spec.direction, sampler=make_sampler(spec), pruner=make_pruner(spec)
         )
         study.optimize(objective, n_trials=budget(spec))
-    return epochs / seeds
+        per_seed.append(epochs)
+    return per_seed
 
 
-def main() -> None:
-    print(
-        f"# Seconds per epoch on CPU (an estimate), Keras {keras.__version__} backend "
-        f"{keras.backend.backend()}, {os.cpu_count()} CPU cores, {platform.machine()}\n"
-    )
-    print("| data set | depth | width | BN | batch | s/epoch |")
-    print("| --- | --- | --- | --- | --- | --- |")
+QUESTION = "How long do the shipped Fashion-MNIST and CIFAR-100 studies take on this machine's CPU?"
+STUDIES = ("fashion_mnist.yaml", "cifar100.yaml")
+
+
+def measure(seeds: int) -> dict[str, Any]:
+    seconds = []
     for name, (n, n_val, shape, classes) in DATASETS.items():
         data = random_dataset(shape, classes)
         for hp in MODELS:
-            seconds = epoch_seconds(hp, n, n_val, data)
-            print(
-                f"| {name} | {hp.depth} | {hp.width} | {hp.batch_norm} | {hp.batch_size} "
-                f"| {seconds:.0f} |",
-                flush=True,
+            seconds.append(
+                {"dataset": name, **hp.as_dict(), "s_per_epoch": epoch_seconds(hp, n, n_val, data)}
             )
-    print("\n| study | trials | most epochs | epochs in all (simulated) |")
+            print(f"{name}, depth {hp.depth}: done", file=sys.stderr, flush=True)
+    folder = Path(__file__).resolve().parents[1] / "studies"
+    studies = []
+    for name in STUDIES:
+        spec = load_spec(folder / name)
+        studies.append(
+            {
+                "study": name,
+                "trials": budget(spec),
+                "epochs": spec.epochs,
+                "epochs_in_all": study_epochs(spec, seeds),
+            }
+        )
+    return {"epochs": seconds, "studies": studies}
+
+
+def report(data: dict[str, Any], seeds: int) -> None:
+    print(f"Seconds per epoch on CPU (an estimate), Keras backend {keras.backend.backend()}\n")
+    print("| data set | depth | width | BN | batch | s/epoch |")
+    print("| --- | --- | --- | --- | --- | --- |")
+    for r in data["epochs"]:
+        print(
+            f"| {r['dataset']} | {r['depth']} | {r['width']} | {r['batch_norm']} "
+            f"| {r['batch_size']} | {r['s_per_epoch']:.0f} |"
+        )
+    print(f"\n| study | trials | most epochs | epochs in all (simulated, {seeds} seeds) |")
     print("| --- | --- | --- | --- |")
-    studies = Path(__file__).resolve().parents[1] / "studies"
-    for name in ("fashion_mnist.yaml", "cifar100.yaml"):
-        spec = load_spec(studies / name)
-        epochs = study_epochs(spec)
-        print(f"| {name} | {budget(spec)} | {spec.epochs} | {epochs:.0f} |", flush=True)
+    for r in data["studies"]:
+        print(
+            f"| {r['study']} | {r['trials']} | {r['epochs']} "
+            f"| {stats.spread(r['epochs_in_all'], '.0f')} |"
+        )
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=QUESTION)
+    parser.add_argument("--seeds", type=int, default=5, help="simulated runs of each study")
+    args = parser.parse_args(argv)
+    started = time.perf_counter()
+    data = measure(args.seeds)
+    with records.teed() as shown:
+        report(data, args.seeds)
+    records.save(
+        "study_time",
+        shown.getvalue(),
+        data,
+        question=QUESTION,
+        seconds=time.perf_counter() - started,
+        argv=argv,
+    )
 
 
 if __name__ == "__main__":

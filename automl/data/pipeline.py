@@ -45,7 +45,7 @@ def _batches(x: np.ndarray, y: np.ndarray, batch_size: int, seed: int | None) ->
         indices = indices.shuffle(len(y), seed=seed, reshuffle_each_iteration=True)
     # tf.data's autotuner keeps a worker's CPU busy tuning a gather it cannot speed up: workers
     # side by side on one machine then slow each other's later epochs, and a worker alone
-    # trains no faster with it (measured by benchmarks/hot_path.py --only autotune).
+    # trains no faster with it (measured by `python -m benchmarks.hot_path --only autotune`).
     # With it off, AUTOTUNE means min(16, cores), fixed.
     options = tf.data.Options()
     options.autotune.enabled = False

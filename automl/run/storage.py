@@ -1,7 +1,8 @@
 """Optuna storages from one string: a database URL, or the path of a journal file.
 
-The embedded default is a journal file in the current folder: it held four local workers
-without a lock error or a lost trial, where SQLite did not (benchmarks/STORAGE.md). Database
+The embedded default is a journal file in the current folder: it held four and eight local
+workers without a lock error, a lost or a duplicated trial, and faster than SQLite, which takes
+the whole database's lock for every write (`python -m benchmarks.storage_contention`). Database
 URLs get Optuna's heartbeat, so a trial whose worker died on another machine is failed and
 retried with the same parameters.
 

@@ -85,7 +85,7 @@ class Worker:
         self.data = load_dataset(spec.dataset, spec.seed or 0)
         # Python keeps the objects of TensorFlow's import forever: freezing them spares each
         # trial's clear_session() a full garbage collection over them (measured by
-        # benchmarks/hot_path.py --only clear_session).
+        # `python -m benchmarks.hot_path --only clear_session`).
         gc.collect()
         gc.freeze()
         self.study_run = wait_for_tracking(self.study, args) if args.tracking_uri else None

@@ -20,7 +20,7 @@ def fuse_adam_update(optimizer: keras.optimizers.Optimizer) -> None:
     v += (g² − v)(1 − β2), w −= alpha·m/(sqrt(v) + ε)) in one op; only float32 rounding of
     1 − β differs, so a trial's numbers can move in the last digits. The gain is in the first
     epoch, which traces the step; later epochs run about as fast as before (measured on digits
-    by `benchmarks/hot_path.py --only fused_adam`). AdamW decays the weights before
+    by `python -m benchmarks.hot_path --only fused_adam`). AdamW decays the weights before
     `update_step`, so it gains the same way.
 
     The update is replaced on this instance only: a saved model still names Keras's own Adam

@@ -121,7 +121,7 @@ class BestEpoch(keras.callbacks.Callback):
     """Remembers the epoch with the best metric and a copy of its weights (BN statistics too),
     to put back once training ends: KerasTuner's per-trial checkpoint, Keras's
     `EarlyStopping(restore_best_weights=True)`. A copy is taken per improving epoch only
-    (its cost is measured by `benchmarks/hot_path.py --only best_epoch`)."""
+    (its cost is measured by `python -m benchmarks.hot_path --only best_epoch`)."""
 
     def __init__(self, metric: str, direction: str) -> None:
         super().__init__()
