@@ -184,14 +184,7 @@ def main(argv: list[str] | None = None) -> None:
     results = measure(args.trials)
     with records.teed() as shown:
         report(results, args.trials)
-    records.save(
-        "data_memory",
-        shown.getvalue(),
-        results,
-        question=QUESTION,
-        seconds=time.perf_counter() - started,
-        argv=argv,
-    )
+    records.save("data_memory", shown.getvalue(), results, QUESTION, started, argv)
 
 
 def report(results: list[dict[str, Any]], trials: int) -> None:

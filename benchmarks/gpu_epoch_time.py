@@ -86,14 +86,7 @@ def main(argv: list[str] | None = None) -> None:
                 f"| {r['dataset']} | {r['depth']} | {r['width']} | {r['batch_norm']} "
                 f"| {r['batch_size']} | {stats.spread(r['epoch_s'])} |"
             )
-    records.save(
-        "gpu_epoch_time",
-        shown.getvalue(),
-        rows,
-        question=QUESTION,
-        seconds=time.perf_counter() - started,
-        argv=argv,
-    )
+    records.save("gpu_epoch_time", shown.getvalue(), rows, QUESTION, started, argv)
 
 
 if __name__ == "__main__":

@@ -136,9 +136,9 @@ def main(argv: list[str] | None = None) -> None:
         "memory",
         shown.getvalue(),
         {"workers": workers(run), "early_peak_mb": early, "late_peak_mb": late},
-        question=QUESTION,
-        seconds=time.perf_counter() - started,
-        argv=argv,
+        QUESTION,
+        started,
+        argv,
     )
 
 

@@ -80,14 +80,7 @@ def main(argv: list[str] | None = None) -> None:
 
             print("\nWhere automl's worker spends its time (py-spy, a second identical run):\n")
             print(table(profile, args.trials))
-    records.save(
-        "overhead",
-        shown.getvalue(),
-        timing,
-        question=QUESTION,
-        seconds=time.perf_counter() - started,
-        argv=argv,
-    )
+    records.save("overhead", shown.getvalue(), timing, QUESTION, started, argv)
 
 
 def report(timing: dict[str, float], trials: int, epochs: int) -> None:

@@ -78,12 +78,7 @@ def main(argv: list[str] | None = None) -> None:
     with records.teed() as shown:
         report(args, runs)
     records.save(
-        "parallel",
-        shown.getvalue(),
-        {str(k): v for k, v in runs.items()},
-        question=QUESTION,
-        seconds=time.perf_counter() - started,
-        argv=argv,
+        "parallel", shown.getvalue(), {str(k): v for k, v in runs.items()}, QUESTION, started, argv
     )
 
 

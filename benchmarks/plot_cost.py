@@ -79,14 +79,7 @@ def main(argv: list[str] | None = None) -> None:
         }
     with records.teed() as shown:
         report(data, args.plots)
-    records.save(
-        "plot_cost",
-        shown.getvalue(),
-        data,
-        question=QUESTION,
-        seconds=time.perf_counter() - started,
-        argv=argv,
-    )
+    records.save("plot_cost", shown.getvalue(), data, QUESTION, started, argv)
 
 
 def report(data: dict[str, dict[str, list[float]]], plots: int) -> None:

@@ -131,9 +131,9 @@ def main(argv: list[str] | None = None) -> None:
         "reproducibility",
         shown.getvalue(),
         {"oneDNN": os.environ.get("TF_ENABLE_ONEDNN_OPTS", "default (on)"), "results": results},
-        question=QUESTION,
-        seconds=time.perf_counter() - started,
-        argv=argv,
+        QUESTION,
+        started,
+        argv,
     )
 
 

@@ -275,9 +275,9 @@ def main(argv: list[str] | None = None) -> None:
         "storage_contention",
         shown.getvalue(),
         [dataclasses.asdict(r) for r in rows],
-        question=QUESTION,
-        seconds=time.perf_counter() - started,
-        argv=argv,
+        QUESTION,
+        started,
+        argv,
     )
 
 

@@ -168,14 +168,7 @@ def main(argv: list[str] | None = None) -> None:
     data = measure(args.seeds)
     with records.teed() as shown:
         report(data, args.seeds)
-    records.save(
-        "study_time",
-        shown.getvalue(),
-        data,
-        question=QUESTION,
-        seconds=time.perf_counter() - started,
-        argv=argv,
-    )
+    records.save("study_time", shown.getvalue(), data, QUESTION, started, argv)
 
 
 if __name__ == "__main__":

@@ -168,14 +168,7 @@ def main(argv: list[str] | None = None) -> None:
         os.chdir(here)
     with records.teed() as shown:
         report(result, args.repeats)
-    records.save(
-        "trial_artifacts",
-        shown.getvalue(),
-        result,
-        question=QUESTION,
-        seconds=time.perf_counter() - started,
-        argv=argv,
-    )
+    records.save("trial_artifacts", shown.getvalue(), result, QUESTION, started, argv)
 
 
 if __name__ == "__main__":

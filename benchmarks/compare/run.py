@@ -127,13 +127,5 @@ def main(argv: list[str] | None = None) -> None:
                 print(f"{arm} seed {seed}: {time.perf_counter() - t0:.0f} s", flush=True)
     data = merged(args.results, new)
     shown = table(data)
-    records.save(
-        "compare",
-        shown,
-        data,
-        question=QUESTION,
-        seconds=time.perf_counter() - started,
-        argv=argv,
-        folder=args.results,
-    )
+    records.save("compare", shown, data, QUESTION, started, argv, folder=args.results)
     print(shown)

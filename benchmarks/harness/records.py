@@ -16,6 +16,7 @@ import os
 import shlex
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, TextIO
@@ -48,13 +49,14 @@ def save(
     name: str,
     table: str,
     data: Any,
-    *,
     question: str,
-    seconds: float,
+    started: float,
     argv: list[str] | None = None,
     folder: Path = RESULTS,
 ) -> Path:
-    """Write `name`'s record: what it asked, the table and raw numbers, and where it ran."""
+    """Write `name`'s record: what it asked, the table and raw numbers, and where it ran
+    (`started`: the run's `time.perf_counter()` at its start)."""
+    seconds = time.perf_counter() - started
     record = {
         "benchmark": name,
         "question": question,

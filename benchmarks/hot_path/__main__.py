@@ -44,14 +44,7 @@ def main(argv: list[str] | None = None) -> None:
         for name in args.only or PARTS:
             data[name] = parts[name]()
             print()
-    records.save(
-        "hot_path",
-        shown.getvalue(),
-        data,
-        question=QUESTION,
-        seconds=time.perf_counter() - started,
-        argv=argv,
-    )
+    records.save("hot_path", shown.getvalue(), data, QUESTION, started, argv)
 
 
 if __name__ == "__main__":
