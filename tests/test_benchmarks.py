@@ -98,6 +98,7 @@ def _record(arm: str, seed: int, best_val: float, **fields: Any) -> dict[str, An
         "best_val": best_val,
         "test_acc": best_val,
         "curve": [[20, best_val]],
+        "load": 1.0,
         **fields,
     }
 

@@ -45,10 +45,11 @@ def _by_arm(records: Sequence[dict[str, Any]]) -> dict[str, list[dict[str, Any]]
 def _dataset_table(records: Sequence[dict[str, Any]]) -> str:
     by_arm = _by_arm(records)
     lines = [
-        "Each cell: median [min–max] over the seeds.",
+        "Each cell: median [min–max] over the seeds; load: the machine's 1-minute load average "
+        "as the arm ended.",
         "",
-        "| arm | seeds | wall s | epochs | s / epoch | trials | best val acc | test acc |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+        "| arm | seeds | wall s | epochs | s / epoch | trials | best val acc | test acc | load |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for arm, rs in by_arm.items():
         lines.append(
@@ -58,7 +59,8 @@ def _dataset_table(records: Sequence[dict[str, Any]]) -> str:
             f"| {spread([r['seconds'] / r['epochs'] for r in rs], '.3f')} "
             f"| {spread([r['trials'] for r in rs], '.0f')} "
             f"| {spread([r['best_val'] for r in rs], '.4f')} "
-            f"| {spread([r['test_acc'] for r in rs], '.4f')} |"
+            f"| {spread([r['test_acc'] for r in rs], '.4f')} "
+            f"| {spread([r['load'] for r in rs], '.1f')} |"
         )
     return "\n".join([*lines, "", _ratios(by_arm), "", _grid_match(by_arm)]).rstrip()
 
