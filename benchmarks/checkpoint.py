@@ -5,9 +5,10 @@ python -m benchmarks.checkpoint [--seeds 3] [--epochs 5] [--out benchmarks/resul
 For digits (the default space's model) and a CIFAR-sized data set (32x32x3 random images,
 10 classes, generated here), each seed trains one model the way a trial does, with
 `automl.train.resume.EpochCheckpoint` saving its state after every epoch but the last into a
-temporary folder, and times each epoch (without its save), each save, each file's size, and
-taking the last checkpoint up again (reading it and putting it back into a fresh model). The
-ratio is the mean save over the median epoch after the first (the first traces the step).
+temporary folder, and times each epoch (without its save), each save, each file's size, what
+an fsync of it would add (saves do not fsync), and taking the last checkpoint up again (reading
+it and putting it back into a fresh model). The ratio is the mean save over the median epoch
+after the first (the first traces the step).
 `study-file.md` and `automl.spec.rules.DEFAULT_CHECKPOINT_EVERY` take their default from it.
 """
 
@@ -105,14 +106,30 @@ def measure(data: Dataset, seed: int, epochs: int, folder: Path) -> dict[str, An
     restore(model, checkpoint, train, None)
     put_back = time.perf_counter() - began
     epoch_seconds = statistics.median(clock.seconds[1:])
+    saved = store.path(checkpoint.epoch)
     return {
         "seed": seed,
         "epoch_seconds": [round(s, 4) for s in clock.seconds],
         "save_seconds": [round(s, 4) for s in store.saves],
-        "file_bytes": store.path(checkpoint.epoch).stat().st_size,
+        "file_bytes": saved.stat().st_size,
+        "fsync_seconds": fsync_seconds(saved),
         "resume_seconds": round(read + put_back, 4),
         "ratio": round(statistics.mean(store.saves) / epoch_seconds, 5),
     }
+
+
+def fsync_seconds(path: Path) -> float:
+    """What an fsync would add to a save: the file written again and flushed to the disk."""
+    blob = path.read_bytes()
+    copy = path.with_suffix(".fsync")
+    with copy.open("wb") as out:
+        out.write(blob)
+        out.flush()
+        began = time.perf_counter()
+        os.fsync(out.fileno())
+        seconds = time.perf_counter() - began
+    copy.unlink()
+    return round(seconds, 4)
 
 
 def machine() -> dict[str, Any]:

@@ -10,6 +10,7 @@ remaining epochs see the same batches in the same order.
 
 from __future__ import annotations
 
+import sys
 import time
 from typing import Any, Protocol
 
@@ -150,5 +151,8 @@ class EpochCheckpoint(keras.callbacks.Callback):
             return
         began = time.perf_counter()
         trained = began - self.started - self.saving_seconds + self.seconds_before
-        self.store.save(capture(self.model, done, self.history, trained, self.best))
+        try:
+            self.store.save(capture(self.model, done, self.history, trained, self.best))
+        except OSError as exc:  # a full disk costs the retry its head start, not the trial
+            print(f"warning: epoch {done}'s checkpoint was not saved: {exc}", file=sys.stderr)
         self.saving_seconds += time.perf_counter() - began
