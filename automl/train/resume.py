@@ -27,7 +27,7 @@ from automl.train.checkpoint import Checkpoint, TrialCheckpoints
 # Keras 3's fit makes two iterators of the training data per epoch (one at the epoch's start,
 # one it drops at the epoch's end), and each draws the next shuffle from the pipeline's seeded
 # generator. A resumed trial makes as many before `fit` so its next epoch draws the shuffle
-# the uninterrupted trial drew; tests/test_train_checkpoint.py fails if Keras changes this.
+# the uninterrupted trial drew; tests/test_train_resume.py fails if Keras changes this.
 ITERATORS_PER_EPOCH = 2
 
 
