@@ -96,7 +96,10 @@ def measure(data: Dataset, seed: int, epochs: int, folder: Path) -> dict[str, An
     clock = EpochClock()
     keep = keras.callbacks.LambdaCallback(on_epoch_end=lambda e, logs: history.append(logs))
     saver = EpochCheckpoint(store, spec, history, None)
-    model.fit(train, validation_data=val, epochs=epochs, callbacks=[clock, keep, saver], verbose=0)
+    callbacks = [clock, keep, saver]
+    model.fit(
+        train, validation_data=val, epochs=epochs, callbacks=callbacks, shuffle=False, verbose=0
+    )
     began = time.perf_counter()
     checkpoint = store.latest()
     read = time.perf_counter() - began
