@@ -11,6 +11,10 @@ SEED_ATTR = "seed"
 EPOCHS_ATTR = "epochs"  # epochs trained (fewer than the spec's when pruned)
 FIT_SECONDS_ATTR = "fit_seconds"
 BEST_EPOCH_ATTR = "best_epoch"  # the epoch whose metric is the trial's value
+# A retry that took up its failure's checkpoint: the epoch it resumed after, and the training
+# seconds of the epochs it did not train again.
+RESUMED_FROM_EPOCH_ATTR = "resumed_from_epoch"
+RESUMED_SECONDS_ATTR = "resumed_seconds_saved"
 FAIL_REASON_ATTR = "fail_reason"  # Optuna 5 keeps no reason for FAIL: automl does
 WORKER_ATTR = "worker"  # host, pid and GPU of the process that ran the trial
 # The trial's model in its MLflow run; the file itself may be gone later (it fell out of the

@@ -166,7 +166,7 @@ def test_set_breaking_a_rule_gets_validates_message(study: Path, tmp_path: Path)
     assert out.splitlines() == [
         f"error: {study}: colour: unknown field; known fields: name, dataset, metric, "
         "direction, epochs, sampler, pruner, trials, timeout, seed, params, keep_models, "
-        "restore_best_weights, diverge_factor, description",
+        "restore_best_weights, diverge_factor, checkpoint_every, description",
         f"error: {study}: epochs: must be an integer >= 1, got 0",
     ]
 

@@ -32,6 +32,7 @@ def test_defaults_follow_the_design() -> None:
     assert spec.dataset.name == "digits" and spec.epochs == 10 and spec.trials == 20
     assert spec.fixed["beta_1"] == 0.9 and spec.fixed["beta_2"] == 0.999
     assert spec.fixed["epsilon"] == 1e-8 and spec.fixed["bn_momentum"] == 0.9
+    assert spec.checkpoint_every == 1 and parse(minimal(checkpoint_every=0)).checkpoint_every == 0
 
 
 def test_loss_metric_minimizes_by_default() -> None:
@@ -131,6 +132,8 @@ def test_lists_ranges_and_fixed_values() -> None:
             minimal(restore_best_weights="best"),
             "restore_best_weights: must be true or false, got 'best'",
         ),
+        (minimal(checkpoint_every=-1), "checkpoint_every: must be an integer >= 0, got -1"),
+        (minimal(checkpoint_every="often"), "checkpoint_every: must be an integer >= 0, got"),
     ],
 )
 def test_each_mistake_gets_one_line_naming_the_field(raw: dict[str, Any], expected: str) -> None:

@@ -22,7 +22,14 @@ from mlflow.exceptions import MlflowException
 
 from automl.data.dataset import Dataset, load_dataset
 from automl.errors import AutomlError, StorageError, first_line
-from automl.keys import MODEL_ATTR, RUN_ID_ATTR, SEED_ATTR, SPEC_ATTR, TEST_TRIAL
+from automl.keys import (
+    FAILED_TRIAL_ATTR,
+    MODEL_ATTR,
+    RUN_ID_ATTR,
+    SEED_ATTR,
+    SPEC_ATTR,
+    TEST_TRIAL,
+)
 from automl.results.query import best_trial, hyperparameters, load_study, test_result
 from automl.spec.rules import parse
 from automl.spec.schema import StudySpec
@@ -202,8 +209,10 @@ def retrain_trial(
     outcomes: list[Outcome] = []
     objective = Objective(spec, data, on_outcome=outcomes.append)
     # A FixedTrial answers the objective's calls (report, should_prune, user attrs) without a
-    # storage; its number gives the trial's seed, and every hyperparameter is fixed in `spec`.
-    trial = optuna.trial.FixedTrial({}, number=best.number)
+    # storage; its number gives the trial's seed (a retry's is its failure's), and every
+    # hyperparameter is fixed in `spec`.
+    first = int(best.system_attrs.get(FAILED_TRIAL_ATTR, best.number))
+    trial = optuna.trial.FixedTrial({}, number=first)
     try:
         value = objective(cast(optuna.Trial, trial))
     except TrialFailed as exc:

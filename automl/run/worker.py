@@ -30,8 +30,10 @@ from automl.run.storage import StudyLock, open_storage
 from automl.run.study import needs_finalizing, superseded, work_left
 from automl.run.worker_args import DONE, INTERRUPTED, RETIRED, USER_ERROR, WorkerArgs
 from automl.search.factories import make_pruner, make_sampler
+from automl.tracking.artifacts import artifact_dir
 from automl.tracking.study_run import StudyRun, announced_run
 from automl.tracking.trial_tracker import TrialTracker
+from automl.train.checkpoint import CHECKPOINTS_DIR, discard
 from automl.train.objective import Objective, TrialFailed
 from automl.uris import mask
 
@@ -96,11 +98,14 @@ class Worker:
         )
         self.identity = this_worker(args.gpu)
         self.lock = StudyLock(args.storage, spec.name)
+        # Beside the study's artifacts, where every worker sharing them reads them too.
+        self.checkpoints = artifact_dir(args.storage) / CHECKPOINTS_DIR / spec.name
         self.objective = Objective(
             spec,
             self.data,
             on_start=self.tracker.trial_started if self.tracker else None,
             on_outcome=self.tracker.collect if self.tracker else None,
+            checkpoints=self.checkpoints,
         )
         self.running: optuna.Trial | None = None  # the trial being run now
         self.process = psutil.Process()
@@ -140,9 +145,11 @@ class Worker:
         trials = self.study.get_trials(deepcopy=False)
         if work_left(trials, self.args.budget) > 0:
             return None
-        if self.tracker is not None and all(t.state.is_finished() for t in trials):
-            self.tracker.flush()  # this worker's last model file may still be being written
-            self.finalize()
+        if all(t.state.is_finished() for t in trials):
+            discard(self.checkpoints)  # a given-up trial's: nothing will resume it
+            if self.tracker is not None:
+                self.tracker.flush()  # this worker's last model file may still be being written
+                self.finalize()
         return DONE
 
     def run_one(self) -> int | None:

@@ -33,6 +33,8 @@ NAME_REFUSED = ("/", ":", "%")
 MAX_NAME = 500
 # A training loss this many times the untrained model's has diverged (see `automl.train`).
 DEFAULT_DIVERGE_FACTOR = 100.0
+# Saving a trial's state costs a small share of an epoch (benchmarks/checkpoint.py): every epoch.
+DEFAULT_CHECKPOINT_EVERY = 1
 
 
 def parse(raw: Mapping[str, Any], source: str = "") -> StudySpec:
@@ -49,6 +51,7 @@ def parse(raw: Mapping[str, Any], source: str = "") -> StudySpec:
     keep_models = whole_number(raw, "keep_models", 0, 3, problems)
     restore_best_weights = _parse_restore_best_weights(raw, problems)
     diverge_factor = _parse_diverge_factor(raw, problems)
+    checkpoint_every = whole_number(raw, "checkpoint_every", 0, DEFAULT_CHECKPOINT_EVERY, problems)
     timeout = _parse_timeout(raw, problems)
     seed = whole_number(raw, "seed", 0, None, problems, most=MAX_SEED)
     sampler = parse_sampler(raw.get("sampler", "tpe"), problems)
@@ -75,6 +78,7 @@ def parse(raw: Mapping[str, Any], source: str = "") -> StudySpec:
         keep_models=int(keep_models if keep_models is not None else 3),
         restore_best_weights=restore_best_weights,
         diverge_factor=diverge_factor,
+        checkpoint_every=int(checkpoint_every or 0),
         description=str(raw.get("description", "") or ""),
     )
 

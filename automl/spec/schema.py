@@ -129,6 +129,7 @@ TOP_LEVEL = (
     "keep_models",
     "restore_best_weights",
     "diverge_factor",
+    "checkpoint_every",
     "description",
 )
 DATASET_OPTIONS = (
@@ -233,6 +234,8 @@ class StudySpec:
     # A trial whose training loss exceeds this many times the untrained model's (ln of the
     # number of classes) has diverged and fails; None: only a NaN or infinite loss does.
     diverge_factor: float | None = 100.0
+    # A trial saves its state every this many epochs, so a retry resumes there (0: never).
+    checkpoint_every: int = 1
     description: str = ""
 
     @property

@@ -3,7 +3,10 @@
 A trial that cannot train (a NaN loss, a loss that explodes, a model that does not build)
 raises `TrialFailed` with its reason kept in a user attribute (`automl.keys.FAIL_REASON_ATTR`);
 the study catches it and goes on. A trial is worth its best epoch (its weights put back) or
-its last.
+its last. Given a checkpoint folder, a trial saves its state every `checkpoint_every` epochs
+and a retry of it (same parameters, same seed) resumes from the last one
+(`automl.train.resume`); the checkpoints are deleted once the trial ends, kept when it is
+interrupted (it is queued again and resumes).
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import keras
@@ -23,13 +27,16 @@ from automl.keys import (
     BEST_EPOCH_ATTR,
     EPOCHS_ATTR,
     FAIL_REASON_ATTR,
+    FAILED_TRIAL_ATTR,
     FIT_SECONDS_ATTR,
     HYPERPARAMETERS_ATTR,
     SEED_ATTR,
 )
 from automl.search.space import Hyperparameters, suggest
 from automl.spec.schema import StudySpec
+from automl.train.checkpoint import TrialCheckpoints, discard, fingerprint, trial_folder
 from automl.train.model import build_model, build_training_state, clear_keras_state
+from automl.train.resume import EpochCheckpoint, checkpoint_facts
 
 
 class TrialFailed(Exception):
@@ -51,8 +58,20 @@ class Outcome:
 
 
 def trial_seed(study_seed: int | None, number: int) -> int:
-    """A trial's seed, derived from the study's seed and its number (reproducible)."""
+    """A trial's seed, derived from the study's seed and the number of the configuration's
+    first trial (`first_trial`): a retry trains with its failure's seed (reproducible)."""
     return ((study_seed or 0) * 1_000_003 + number) % (2**31 - 1)
+
+
+def first_trial(trial: optuna.Trial) -> int:
+    """The number of the first trial of this configuration: the failure a retry replaces
+    (Optuna's `failed_trial` record), else the trial's own."""
+    storage = getattr(trial, "storage", None)
+    if storage is None:  # a FixedTrial, as `automl export` retrains with
+        return trial.number
+    study_id = storage.get_study_id_from_name(trial.study.study_name)
+    trial_id = storage.get_trial_id_from_study_id_trial_number(study_id, trial.number)
+    return int(storage.get_trial_system_attrs(trial_id).get(FAILED_TRIAL_ATTR, trial.number))
 
 
 def untrained_loss(num_classes: int) -> float:
@@ -154,7 +173,10 @@ def fail(trial: optuna.Trial, reason: str) -> TrialFailed:
 
 
 class Objective:
-    """The callable Optuna optimizes; `on_outcome` receives each trial's curves and model."""
+    """The callable Optuna optimizes; `on_outcome` receives each trial's curves and model.
+
+    `checkpoints`: the study's checkpoint folder, which every worker of the study can read;
+    None trains without checkpoints."""
 
     def __init__(
         self,
@@ -162,32 +184,42 @@ class Objective:
         data: Dataset,
         on_start: Callable[[optuna.Trial, Hyperparameters], None] | None = None,
         on_outcome: Callable[[Outcome], None] | None = None,
+        checkpoints: Path | None = None,
     ) -> None:
         self.spec = spec
         self.data = data
         self.on_start = on_start
         self.on_outcome = on_outcome
+        self.checkpoints = checkpoints if spec.checkpoint_every > 0 else None
 
     def __call__(self, trial: optuna.Trial) -> float:
         hp = suggest(trial, self.spec)
-        seed = trial_seed(self.spec.seed, trial.number)
+        first = first_trial(trial)
+        seed = trial_seed(self.spec.seed, first)
         trial.set_user_attr(HYPERPARAMETERS_ATTR, hp.as_dict())
         trial.set_user_attr(SEED_ATTR, seed)
         if self.on_start is not None:
             self.on_start(trial, hp)
         outcome = Outcome(trial.number, hp, seed)
+        folder = trial_folder(self.checkpoints, first) if self.checkpoints else None
+        ended = True
         try:
-            return self._train(trial, hp, seed, outcome)
+            return self._train(trial, hp, seed, outcome, folder)
         except KeyboardInterrupt:
+            ended = False  # queued again: its retry resumes from the checkpoints
             trial.set_user_attr(
                 FAIL_REASON_ATTR, "interrupted (Ctrl-C); queued again for the next run"
             )
             raise
         finally:
+            if ended and folder is not None:
+                discard(folder)
             if self.on_outcome is not None:
                 self.on_outcome(outcome)
 
-    def _train(self, trial: optuna.Trial, hp: Hyperparameters, seed: int, out: Outcome) -> float:
+    def _train(
+        self, trial: optuna.Trial, hp: Hyperparameters, seed: int, out: Outcome, folder: Path | None
+    ) -> float:
         # Keras keeps a global name registry and graph state; reset it before each trial.
         clear_keras_state()
         keras.utils.set_random_seed(seed)
@@ -206,11 +238,21 @@ class Objective:
             callbacks.insert(0, best)  # before a prune or a stop can end the epoch
         try:
             build_training_state(model, self.data.x_train[:2], self.data.y_train[:2])
+            done = 0
+            if folder is not None:
+                facts = checkpoint_facts(self.spec, self.data, hp, seed, model)
+                kept = best if self.spec.restore_best_weights else None
+                saver = EpochCheckpoint(
+                    TrialCheckpoints(folder, fingerprint(facts)), self.spec, out.history, kept
+                )
+                done = saver.resume(trial, model, train)
+                callbacks.append(saver)  # after the reporter: a pruned epoch is not saved
             started = time.perf_counter()
             try:
                 model.fit(
                     train,
                     validation_data=val,
+                    initial_epoch=done,
                     epochs=self.spec.epochs,
                     callbacks=callbacks,
                     shuffle=False,
