@@ -1,6 +1,6 @@
 """What a trial's per-epoch checkpoint costs against the epoch it follows.
 
-python -m benchmarks.checkpoint [--seeds 3] [--epochs 5] [--out benchmarks/results/checkpoint.json]
+python -m benchmarks.checkpoint [--seeds 3] [--epochs 5]
 
 For digits (the default space's model) and a CIFAR-sized data set (32x32x3 random images,
 10 classes, generated here), each seed trains one model the way a trial does, with
@@ -15,13 +15,9 @@ after the first (the first traces the step).
 from __future__ import annotations
 
 import argparse
-import datetime
-import json
 import os
-import platform
 import shutil
 import statistics
-import subprocess
 import tempfile
 import time
 from pathlib import Path
@@ -34,6 +30,8 @@ from automl.data.dataset import Dataset, load_dataset
 from automl.search.space import Hyperparameters
 from automl.spec.rules import parse
 from automl.spec.schema import DatasetSpec
+from benchmarks.harness import records
+from benchmarks.harness.stats import spread
 
 CIFAR_SIZE = 5_000
 
@@ -135,72 +133,51 @@ def fsync_seconds(path: Path) -> float:
     return round(seconds, 4)
 
 
-def machine() -> dict[str, Any]:
-    import keras
-    import tensorflow as tf
-
-    cpu = "unknown"
-    if Path("/proc/cpuinfo").exists():
-        models = [
-            line.split(":", 1)[1].strip()
-            for line in Path("/proc/cpuinfo").read_text().splitlines()
-            if line.startswith("model name")
-        ]
-        cpu = models[0] if models else cpu
-    return {
-        "cpus": os.cpu_count(),
-        "cpu": cpu,
-        "load_average": [round(v, 2) for v in os.getloadavg()],
-        "python": platform.python_version(),
-        "tensorflow": tf.__version__,
-        "keras": keras.__version__,
-        "numpy": np.__version__,
-    }
+QUESTION = "What does a trial's per-epoch checkpoint cost against the epoch it follows?"
 
 
-def commit() -> str:
-    try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True)
-    except OSError:
-        return "unknown"
-    return out.stdout.strip() or "unknown"
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=QUESTION)
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--epochs", type=int, default=5)
-    parser.add_argument("--out", type=Path, default=Path("benchmarks/results/checkpoint.json"))
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
+    started = time.perf_counter()
     sets = {
         "digits": lambda seed: load_dataset(DatasetSpec(), seed),
         f"cifar_sized_{CIFAR_SIZE}": cifar_sized,
     }
-    measurements: dict[str, Any] = {}
+    measurements: dict[str, list[dict[str, Any]]] = {}
     folder = Path(tempfile.mkdtemp(prefix="automl-checkpoint-bench-"))
     try:
         for name, make in sets.items():
-            runs = [
+            measurements[name] = [
                 measure(make(seed), seed, args.epochs, folder / f"{name}-{seed}")
                 for seed in range(args.seeds)
             ]
-            ratios = [r["ratio"] for r in runs]
-            measurements[name] = {"runs": runs, "ratio_median": statistics.median(ratios)}
-            print(f"{name}: checkpoint/epoch {', '.join(f'{r:.2%}' for r in ratios)}")
     finally:
         shutil.rmtree(folder, ignore_errors=True)
-    record = {
-        "commit": commit(),
-        "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
-        "machine": machine(),
-        "command": f"python -m benchmarks.checkpoint --seeds {args.seeds} --epochs {args.epochs}",
-        "model": Hyperparameters().as_dict(),
-        "checkpoint_folder": "a temporary folder on the local disk",
-        "measurements": measurements,
-    }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(record, indent=2) + "\n")
-    print(f"wrote {args.out}")
+    with records.teed() as shown:
+        report(measurements, args.seeds, args.epochs)
+    records.save("checkpoint", shown.getvalue(), measurements, QUESTION, started, argv)
+
+
+def report(measurements: dict[str, list[dict[str, Any]]], seeds: int, epochs: int) -> None:
+    print(
+        f"The default space's model, {epochs} epochs, a checkpoint after each but the last, "
+        f"{seeds} seeds; each cell: median [min–max] over the seeds.\n"
+    )
+    print("| data | epoch s | save s | save / epoch | file KB | fsync s (not done) | resume s |")
+    print("| --- | --- | --- | --- | --- | --- | --- |")
+    for name, runs in measurements.items():
+        epoch = [statistics.median(r["epoch_seconds"][1:]) for r in runs]
+        save = [statistics.mean(r["save_seconds"]) for r in runs]
+        print(
+            f"| {name} | {spread(epoch, '.3f')} | {spread(save, '.4f')} "
+            f"| {spread([100 * r['ratio'] for r in runs], '.2f')}% "
+            f"| {spread([r['file_bytes'] / 1000 for r in runs], '.0f')} "
+            f"| {spread([r['fsync_seconds'] for r in runs], '.4f')} "
+            f"| {spread([r['resume_seconds'] for r in runs], '.3f')} |"
+        )
 
 
 if __name__ == "__main__":
