@@ -156,6 +156,21 @@ WorkersOpt = Annotated[int, typer.Option(min=1, help="Worker processes on this m
 GpusOpt = Annotated[
     str | None, typer.Option(help="GPU ids to spread workers over, e.g. 0,1 (default: all)")
 ]
+RayOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--ray",
+        metavar="ADDRESS",
+        help="Place the workers on a Ray cluster: auto, HOST:PORT or ray://HOST:10001 "
+        "(needs automl[ray], a PostgreSQL storage and an MLflow server every node reaches)",
+    ),
+]
+CpusPerWorkerOpt = Annotated[
+    float | None, typer.Option(min=0.01, help="With --ray: CPUs Ray reserves per worker [1]")
+]
+GpusPerWorkerOpt = Annotated[
+    float | None, typer.Option(min=0, help="With --ray: GPUs Ray gives each worker [0]")
+]
 
 # ---------------------------------------------------------------------------- new
 
