@@ -11,7 +11,7 @@ import signal
 import sys
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 import psutil
@@ -32,10 +32,12 @@ from tests.processes import (
     trials,
     wait_for,
 )
-from tests.ui_servers import free_port, served
+from tests.ui_servers import Served, free_port, served
 
 # Ray rewrites 127.0.0.1 to the machine's own address unless this is 0 in every Ray process
 # (ray/_private/services.py, resolve_ip_for_localhost); Ray's usage report stays off.
+# Four cells: two trials a node before one node is lost.
+GRID4 = {"learning_rate": [0.03, 0.01], "width": [8, 16]}
 RAY_ENV = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "RAY_USAGE_STATS_ENABLED": "0"}
 
 
@@ -61,13 +63,17 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Any, Any
             made.shutdown()
 
 
-def mlflow_store(folder: Path) -> str:
-    """An empty MLflow SQLite store for the server to serve."""
+@pytest.fixture(scope="module")
+def mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Future[Served]]:
+    """`automl mlflow-ui` on an empty store, started while the cluster starts."""
     from mlflow import MlflowClient
 
+    folder = tmp_path_factory.mktemp("mlflow")
     uri = f"sqlite:///{folder / 'mlflow.db'}"
     MlflowClient(uri).search_experiments()  # creates its tables
-    return uri
+    args = ["mlflow-ui", "--tracking-uri", uri, "--port", str(free_port())]
+    with contextlib.ExitStack() as stack, ThreadPoolExecutor(1) as pool:
+        yield pool.submit(stack.enter_context, served(args, folder / "mlflow.log"))
 
 
 def lose_machine(made: Any, node: Any) -> None:
@@ -109,38 +115,34 @@ def beyond_loopback() -> list[str]:
 
 @pytest.mark.postgres
 @pytest.mark.slow
-def test_two_ray_nodes_share_a_grid_and_one_is_lost_mid_trial(cluster, tmp_path):
+def test_two_ray_nodes_share_a_grid_and_one_is_lost_mid_trial(mlflow_server, cluster, tmp_path):
     made, second = cluster
     head_id, lost_id = made.head_node.node_id, second.node_id
     url = postgres_url()
     name = f"ray-{uuid.uuid4().hex[:8]}"
-    spec = study_file(tmp_path, name, epochs=10)
-    with served(
-        ["mlflow-ui", "--tracking-uri", mlflow_store(tmp_path), "--port", str(free_port())],
-        tmp_path / "mlflow.log",
-    ) as mlflow_ui:
-        server = mlflow_ui.url.rstrip("/")
-        options = ["--ray", made.address, "--workers", "2", "--storage", url]
-        proc = start_run(tmp_path, spec, *options, "--tracking-uri", server)
-        try:
-            victim = wait_for(
-                "a trial in training on the second node",
-                lambda: training_on(url, name, lost_id),
-                proc,
-                timeout=180,
-            )
-            assert beyond_loopback() == []
-            lose_machine(made, second)
-            code, out = finish(proc, timeout=240)
-        finally:
-            if proc.poll() is None:
-                os.killpg(proc.pid, signal.SIGKILL)
-        assert code == 0, out
-        runs = mlflow_runs(server)
+    spec = study_file(tmp_path, name, epochs=10, grid=GRID4)
+    server = mlflow_server.result().url.rstrip("/")
+    options = ["--ray", made.address, "--workers", "2", "--storage", url]
+    proc = start_run(tmp_path, spec, *options, "--tracking-uri", server)
+    try:
+        victim = wait_for(
+            "a trial in training on the second node",
+            lambda: training_on(url, name, lost_id),
+            proc,
+            timeout=180,
+        )
+        assert beyond_loopback() == []
+        lose_machine(made, second)
+        code, out = finish(proc, timeout=240)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert code == 0, out
+    runs = mlflow_runs(server)
     all_trials = trials(url, name)
     standing = live(all_trials)
     assert {t.state.name for t in standing} == {"COMPLETE"}
-    assert set(cells(all_trials)) == grid_cells() and max(cells(all_trials).values()) == 1
+    assert set(cells(all_trials)) == grid_cells(GRID4) and max(cells(all_trials).values()) == 1
     assert {node_of(t) for t in all_trials} == {head_id, lost_id}
     lost = next(t for t in all_trials if t.number == victim.number)
     assert lost.state.name == "FAIL"

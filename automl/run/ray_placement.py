@@ -26,7 +26,7 @@ import optuna
 import ray
 from optuna.storages import BaseStorage
 from optuna.trial import FrozenTrial
-from ray.exceptions import RayActorError
+from ray.exceptions import RayActorError, RayTaskError
 
 from automl.errors import AutomlError, first_line
 from automl.keys import RAY_NODE_KEY
@@ -49,16 +49,18 @@ class WorkerActor:
     """On its node: starts one automl worker process and reports how it ended."""
 
     def __init__(self) -> None:
-        self.errors = worker_context().Queue()  # the node's fork server starts importing now
         self.proc: BaseProcess | None = None
 
-    def start(self, args: WorkerArgs) -> str:
-        """Start the worker; its node's id."""
-        node = ray.get_runtime_context().get_node_id()
+    def node(self) -> str:
+        """Its node's id: answered as soon as Ray has placed the actor."""
+        return str(ray.get_runtime_context().get_node_id())
+
+    def start(self, args: WorkerArgs) -> None:
+        """Start the worker, once the node's fork server has imported TensorFlow."""
         # Ray ends this actor with its driver; the worker follows the actor.
-        args = dataclasses.replace(args, supervisor=os.getpid(), ray_node=node)
+        args = dataclasses.replace(args, supervisor=os.getpid(), ray_node=self.node())
+        self.errors = worker_context().Queue()
         self.proc = start_process(WORKER_MAIN, (args, self.errors), f"automl-worker-{args.index}")
-        return node
 
     def wait(self) -> tuple[int | None, str | None]:
         """Once the worker has exited: its exit code, and a user's mistake it reported."""
@@ -77,7 +79,7 @@ class Slot:
     """One started actor: its calls in flight, and where it runs once placed."""
 
     actor: Any
-    placing: Any  # the reference to `start`'s answer
+    placing: Any  # the reference to `node`'s answer
     done: Any  # the reference to `wait`'s answer
     since: float
     node: str | None = None
@@ -112,7 +114,9 @@ class RayActors:
             runtime_env={"env_vars": self.env},
             name=None,
         ).remote()
-        self._slots[index] = Slot(actor, actor.start.remote(args), actor.wait.remote(), time.time())
+        placing = actor.node.remote()
+        actor.start.remote(args)  # an actor runs its calls in order: `wait` after `start`
+        self._slots[index] = Slot(actor, placing, actor.wait.remote(), time.time())
 
     def running(self) -> set[int]:
         return set(self._slots)
@@ -135,6 +139,9 @@ class RayActors:
             code, error = ray.get(slot.done)
         except RayActorError:
             return None  # its node went away, or the actor died: `reap` retries its trial
+        except RayTaskError as exc:
+            self._errors.append(f"--ray: a worker could not start: {first_line(exc.cause)}")
+            return None
         if error is not None:
             self._errors.append(error)
         return int(code) if code is not None else None
