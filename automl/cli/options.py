@@ -152,7 +152,9 @@ StudyName = Annotated[
 TrialsOpt = Annotated[
     int | None, typer.Option(min=1, help="Total trials for the study (all workers)")
 ]
-WorkersOpt = Annotated[int, typer.Option(min=1, help="Worker processes on this machine")]
+WorkersOpt = Annotated[
+    int, typer.Option(min=1, help="Worker processes on this machine (with --ray: on the cluster)")
+]
 GpusOpt = Annotated[
     str | None, typer.Option(help="GPU ids to spread workers over, e.g. 0,1 (default: all)")
 ]
@@ -161,15 +163,16 @@ RayOpt = Annotated[
     typer.Option(
         "--ray",
         metavar="ADDRESS",
-        help="Place the workers on a Ray cluster: auto, HOST:PORT or ray://HOST:10001 "
-        "(needs automl[ray], a PostgreSQL storage and an MLflow server every node reaches)",
+        help="Run the workers as actors on a Ray cluster: auto, HOST:PORT or ray://HOST:10001 "
+        "(needs automl\\[ray], PostgreSQL and an MLflow server)",
     ),
 ]
 CpusPerWorkerOpt = Annotated[
-    float | None, typer.Option(min=0.01, help="With --ray: CPUs Ray reserves per worker [1]")
+    float | None,
+    typer.Option(min=0.01, metavar="N", help="With --ray: CPUs per worker (default: 1)"),
 ]
 GpusPerWorkerOpt = Annotated[
-    float | None, typer.Option(min=0, help="With --ray: GPUs Ray gives each worker [0]")
+    float | None, typer.Option(min=0, metavar="N", help="With --ray: GPUs per worker (default: 0)")
 ]
 
 # ---------------------------------------------------------------------------- new
