@@ -154,6 +154,34 @@ def test_two_ray_nodes_share_a_grid_and_one_is_lost_mid_trial(mlflow_server, clu
     assert tags["automl.ray_node"] == lost_id and tags["automl.state"] == "FAIL"
 
 
+@pytest.mark.postgres
+@pytest.mark.slow
+def test_ctrl_c_stops_ray_workers_and_queues_their_trials_again(mlflow_server, cluster, tmp_path):
+    """After the other test, the head node alone: one worker, stopped as a terminal does."""
+    made, _ = cluster
+    url = postgres_url()
+    name = f"ray-stop-{uuid.uuid4().hex[:8]}"
+    spec = study_file(tmp_path, name, epochs=10, grid=GRID4)
+    server = mlflow_server.result().url.rstrip("/")
+    options = ["--ray", made.address, "--storage", url, "--tracking-uri", server]
+    proc = start_run(tmp_path, spec, *options)
+    try:
+        head = made.head_node.node_id
+        stopped = wait_for("a trial in training", lambda: training_on(url, name, head), proc)
+        proc.send_signal(signal.SIGINT)  # the terminal's Ctrl-C reaches the driver alone
+        code, out = finish(proc, timeout=120)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert code == 130, out
+    after = {t.number: t for t in trials(url, name)}
+    assert after[stopped.number].state.name == "FAIL"
+    reason = after[stopped.number].user_attrs["fail_reason"]
+    assert reason == "interrupted (Ctrl-C); queued again for the next run"
+    assert [t.state.name for t in after.values()].count("WAITING") == 1
+    assert "RUNNING" not in {t.state.name for t in after.values()}
+
+
 def mlflow_runs(server: str) -> dict[str, dict[str, str]]:
     """Every trial run's tags on the MLflow server, by trial number."""
     from mlflow import MlflowClient
