@@ -112,7 +112,6 @@ class RayActors:
             num_cpus=self.cpus,
             num_gpus=self.gpus,
             runtime_env={"env_vars": self.env},
-            name=None,
         ).remote()
         placing = actor.node.remote()
         actor.start.remote(args)  # an actor runs its calls in order: `wait` after `start`
