@@ -52,12 +52,13 @@ from automl.cli.options import (
     TrackingOpt,
     TrialsOpt,
     WorkersOpt,
+    check_ray_options,
     complete_set,
     gpu_ids,
     set_option,
     user_errors,
 )
-from automl.errors import AutomlError, MissingExtraError, StorageError
+from automl.errors import MissingExtraError, StorageError
 from automl.spec.overrides import parse_sets
 from automl.spec.reading import load_spec
 from automl.uris import (
@@ -160,17 +161,11 @@ def _ray_placement(
     storage: str,
     tracking_uri: str,
 ) -> Callable[[], Placement] | None:
-    """With --ray: the placement on that cluster, once the stores are ones every node reaches
-    and Ray is installed; None without it."""
+    """With --ray: the placement on that cluster, once the options agree, the stores are ones
+    every node reaches and Ray is installed; None without it."""
+    check_ray_options(address, cpus, gpus, local_gpus)
     if address is None:
-        if cpus is not None or gpus is not None:
-            raise AutomlError(
-                "--cpus-per-worker and --gpus-per-worker size workers on a Ray cluster: "
-                "add --ray ADDRESS"
-            )
         return None
-    if local_gpus is not None:
-        raise AutomlError("--gpus picks GPUs of this machine; with --ray use --gpus-per-worker N")
     problem = cluster_store_problem(storage, tracking_uri)
     if problem is not None:
         raise StorageError(problem)
