@@ -17,6 +17,7 @@ RESUMED_FROM_EPOCH_ATTR = "resumed_from_epoch"
 RESUMED_SECONDS_ATTR = "resumed_seconds_saved"
 FAIL_REASON_ATTR = "fail_reason"  # Optuna 5 keeps no reason for FAIL: automl does
 WORKER_ATTR = "worker"  # host, pid and GPU of the process that ran the trial
+RAY_NODE_KEY = "ray_node"  # in WORKER_ATTR under `automl run --ray`: the Ray node's id (hex)
 # The trial's model in its MLflow run; the file itself may be gone later (it fell out of the
 # top K), so readers must check that it exists.
 MODEL_ATTR = "model_artifact"
@@ -65,5 +66,6 @@ TRIAL_NUMBER_TAG = "automl.trial_number"
 STATE_TAG = "automl.state"
 OPTUNA_STATE_TAG = "optuna.state"
 FAIL_REASON_TAG = "automl.fail_reason"
+RAY_NODE_TAG = "automl.ray_node"  # the Ray node a trial ran on, under `automl run --ray`
 REGISTERED_TRIAL_TAG = "automl.registered_trial"
 REGISTERED_VERSION_TAG = "automl.registered_version"

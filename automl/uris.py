@@ -62,6 +62,26 @@ def missing_sqlite_store(tracking_uri: str) -> bool:
     return path is not None and not path.is_file()
 
 
+def cluster_store_problem(storage: str, tracking_uri: str | None) -> str | None:
+    """Why workers on other machines (`automl run --ray`) could not share these stores: a
+    journal or SQLite file, or an MLflow SQLite or file store, lives on this machine only."""
+    if local_file(storage) is not None:
+        return (
+            f"--ray: storage {storage} is a file on this machine, which the other Ray nodes "
+            "cannot see; use a PostgreSQL database every node reaches "
+            "(--storage postgresql://USER:PASSWORD@HOST/DB)"
+        )
+    if tracking_uri is not None and (
+        tracking_uri.startswith(("sqlite:", "file:")) or not is_url(tracking_uri)
+    ):
+        return (
+            f"--ray: MLflow tracking URI {tracking_uri} is a store on this machine, which the "
+            "other Ray nodes cannot see; use an MLflow server (--tracking-uri http://HOST:5000) "
+            "or a database URL every node reaches"
+        )
+    return None
+
+
 def store_key(tracking_uri: str) -> str:
     """Names a tracking store in the study without its URI (which may hold a password)."""
     return hashlib.sha256(tracking_uri.encode()).hexdigest()[:16]

@@ -10,12 +10,13 @@ imports sit at the top of their module.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import warnings
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -23,9 +24,11 @@ from automl.cli.options import (
     MLFLOW_WORKERS,
     App,
     ArtifactDirOpt,
+    CpusPerWorkerOpt,
     DatasetOpt,
     ForceOpt,
     GpusOpt,
+    GpusPerWorkerOpt,
     HostOpt,
     JsonOpt,
     ModelOutOpt,
@@ -37,6 +40,7 @@ from automl.cli.options import (
     ParamOpt,
     PortOpt,
     PrunerOpt,
+    RayOpt,
     ReportOutOpt,
     RetrainOpt,
     SamplerOpt,
@@ -48,20 +52,26 @@ from automl.cli.options import (
     TrackingOpt,
     TrialsOpt,
     WorkersOpt,
+    check_ray_options,
     complete_set,
     gpu_ids,
     set_option,
     user_errors,
 )
+from automl.errors import MissingExtraError, StorageError
 from automl.spec.overrides import parse_sets
 from automl.spec.reading import load_spec
 from automl.uris import (
     DASHBOARD_PORT,
     LOOPBACK,
     MLFLOW_PORT,
+    cluster_store_problem,
     default_storage,
     default_tracking_uri,
 )
+
+if TYPE_CHECKING:
+    from automl.run.placement import Placement
 
 app = App(
     name="automl",
@@ -102,6 +112,9 @@ def run(
     workers: WorkersOpt = 1,
     tracking_uri: TrackingOpt = None,
     gpus: GpusOpt = None,
+    ray: RayOpt = None,
+    cpus_per_worker: CpusPerWorkerOpt = None,
+    gpus_per_worker: GpusPerWorkerOpt = None,
 ) -> None:
     """Create the study (or join it) and run it until its budget of trials is met."""
     from automl.cli.progress import Progress
@@ -110,23 +123,27 @@ def run(
 
     spec = load_spec(spec_path, parse_sets(set_ or []))
     url = storage or default_storage()
+    tracking = tracking_uri or default_tracking_uri()
+    placement = _ray_placement(ray, cpus_per_worker, gpus_per_worker, gpus, url, tracking)
     # A finished study is told in a second: the supervisor imports MLflow.
     result = finished_result(spec, url, budget(spec, trials))
     if result is None:
-        # The fork server imports TensorFlow while the supervisor imports MLflow and sets up.
-        from automl.run.processes import worker_context
+        if placement is None:
+            # The fork server imports TensorFlow while the supervisor imports MLflow and sets up.
+            from automl.run.processes import worker_context
 
-        worker_context()
+            worker_context()
         from automl.run.supervisor import run_study
 
         result = run_study(
             spec,
             url,
-            tracking_uri or default_tracking_uri(),
+            tracking,
             workers=workers,
             trials=trials,
             gpus=gpu_ids(gpus),
             progress=Progress(),
+            placement=placement,
         )
     if result.finished_before:
         typer.echo(f"study {spec.name} is finished: nothing to run (--trials N raises its budget)")
@@ -134,6 +151,31 @@ def run(
     if result.interrupted:
         typer.echo("interrupted: run the same command again to resume", err=True)
         raise typer.Exit(130)
+
+
+def _ray_placement(
+    address: str | None,
+    cpus: float | None,
+    gpus: float | None,
+    local_gpus: str | None,
+    storage: str,
+    tracking_uri: str,
+) -> Callable[[], Placement] | None:
+    """With --ray: the placement on that cluster, once the options agree, the stores are ones
+    every node reaches and Ray is installed; None without it."""
+    check_ray_options(address, cpus, gpus, local_gpus)
+    if address is None:
+        return None
+    problem = cluster_store_problem(storage, tracking_uri)
+    if problem is not None:
+        raise StorageError(problem)
+    try:
+        from automl.run.ray_placement import RayActors
+    except ImportError as exc:
+        if exc.name != "ray":
+            raise
+        raise MissingExtraError("--ray needs Ray: pip install 'automl[ray]'") from None
+    return functools.partial(RayActors, address, cpus or 1.0, gpus or 0.0, storage)
 
 
 @app.command()

@@ -111,6 +111,19 @@ def set_option(completion: Completion) -> Any:
     )
 
 
+def check_ray_options(
+    address: str | None, cpus: float | None, gpus: float | None, local_gpus: str | None
+) -> None:
+    """--cpus-per-worker and --gpus-per-worker go with --ray; --gpus (this machine's) without."""
+    if address is None and (cpus is not None or gpus is not None):
+        raise AutomlError(
+            "--cpus-per-worker and --gpus-per-worker size workers on a Ray cluster: "
+            "add --ray ADDRESS"
+        )
+    if address is not None and local_gpus is not None:
+        raise AutomlError("--gpus picks GPUs of this machine; with --ray use --gpus-per-worker N")
+
+
 def gpu_ids(gpus: str | None) -> list[str] | None:
     """--gpus 0,1 as a list of ids; None (all GPUs) when the option is not given."""
     if gpus is None:
@@ -152,9 +165,27 @@ StudyName = Annotated[
 TrialsOpt = Annotated[
     int | None, typer.Option(min=1, help="Total trials for the study (all workers)")
 ]
-WorkersOpt = Annotated[int, typer.Option(min=1, help="Worker processes on this machine")]
+WorkersOpt = Annotated[
+    int, typer.Option(min=1, help="Worker processes on this machine (with --ray: on the cluster)")
+]
 GpusOpt = Annotated[
     str | None, typer.Option(help="GPU ids to spread workers over, e.g. 0,1 (default: all)")
+]
+RayOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--ray",
+        metavar="ADDRESS",
+        help="Run the workers as actors on a Ray cluster: auto, HOST:PORT or ray://HOST:10001 "
+        "(needs automl\\[ray], PostgreSQL and an MLflow server)",
+    ),
+]
+CpusPerWorkerOpt = Annotated[
+    float | None,
+    typer.Option(min=0.01, metavar="N", help="With --ray: CPUs per worker (default: 1)"),
+]
+GpusPerWorkerOpt = Annotated[
+    float | None, typer.Option(min=0, metavar="N", help="With --ray: GPUs per worker (default: 0)")
 ]
 
 # ---------------------------------------------------------------------------- new

@@ -17,7 +17,13 @@ from rich.progress import BarColumn, TextColumn
 from rich.progress import Progress as RichProgress
 from rich.table import Column
 
-from automl.keys import EPOCHS_ATTR, FAIL_REASON_ATTR, HYPERPARAMETERS_ATTR
+from automl.keys import (
+    EPOCHS_ATTR,
+    FAIL_REASON_ATTR,
+    HYPERPARAMETERS_ATTR,
+    RAY_NODE_KEY,
+    WORKER_ATTR,
+)
 from automl.ranking import rank
 from automl.results.text import format_hyperparameters
 from automl.run.study import states
@@ -33,6 +39,8 @@ NAME_SHARE = 4
 # How the bar names trial states, in its order.
 FINISHED = (("COMPLETE", "ok"), ("PRUNED", "pruned"), ("FAIL", "failed"))
 BUSY = (("RUNNING", "running"), ("WAITING", "queued"))
+# The leading hex digits of a Ray node id shown in a trial's line.
+NODE_ID_SHOWN = 8
 
 
 def elapsed(seconds: float) -> str:
@@ -42,6 +50,14 @@ def elapsed(seconds: float) -> str:
 
 def shorten(text: str, width: int) -> str:
     return text if len(text) <= width else text[: max(width - 1, 0)] + "…"
+
+
+def node_note(t: FrozenTrial) -> str:
+    """Where a trial ran under `automl run --ray`: its Ray node's id, shortened as Ray's own
+    tools show it."""
+    worker = t.user_attrs.get(WORKER_ATTR)
+    node = worker.get(RAY_NODE_KEY) if isinstance(worker, dict) else None
+    return f"  node {str(node)[:NODE_ID_SHOWN]}" if node else ""
 
 
 class Progress:
@@ -145,7 +161,7 @@ class Progress:
             what = f"pruned at epoch {epochs}{shown}"
         else:
             what = f"failed: {t.user_attrs.get(FAIL_REASON_ATTR, 'no reason recorded')}"
-        return f"trial {t.number:>3} {t.state.name:<8} {what}  {hp}".rstrip()
+        return f"trial {t.number:>3} {t.state.name:<8} {what}  {hp}{node_note(t)}".rstrip()
 
     def stop(self) -> None:
         if self._bar is not None:

@@ -2,8 +2,9 @@
 implementation, one process per worker forked on this machine.
 
 A placement starts worker `index` with its `WorkerArgs`, reports which workers have exited and
-how, passes stop signals on, and makes sure none outlives the run. The supervisor holds one
-and knows nothing else about where its workers are.
+how, retries the trials of the workers it knows to be gone, passes stop signals on, and makes
+sure none outlives the run. The supervisor holds one and knows nothing else about where its
+workers are. A cluster's placement is `automl.run.ray_placement.RayActors`.
 """
 
 from __future__ import annotations
@@ -14,7 +15,12 @@ import time
 from multiprocessing.process import BaseProcess
 from typing import Protocol
 
+import optuna
+from optuna.storages import BaseStorage
+from optuna.trial import FrozenTrial
+
 from automl.run.processes import start_process, worker_context
+from automl.run.recovery import reap_dead_workers
 from automl.run.worker_args import WorkerArgs
 
 # The worker's entry point, started by name: see `automl.run.processes`.
@@ -33,6 +39,10 @@ class Placement(Protocol):
     def exited(self) -> dict[int, int | None]: ...
 
     def error(self) -> str | None: ...
+
+    def reap(self, study: optuna.Study, storage: BaseStorage) -> list[FrozenTrial]: ...
+
+    def drop_unplaced(self) -> None: ...
 
     def signal(self, signum: int) -> None: ...
 
@@ -69,6 +79,14 @@ class LocalProcesses:
     def error(self) -> str | None:
         """A user's mistake a worker reported (one line), if any."""
         return None if self._errors.empty() else str(self._errors.get())
+
+    def reap(self, study: optuna.Study, storage: BaseStorage) -> list[FrozenTrial]:
+        """Retry the RUNNING trials whose worker process on this machine has died."""
+        return reap_dead_workers(study, storage)
+
+    def drop_unplaced(self) -> None:
+        """No more trials to start: a worker not yet placed would find none. Local workers
+        are placed as soon as they are started."""
 
     def signal(self, signum: int) -> None:
         for proc in self._procs.values():

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import socket
 import warnings
+from collections.abc import Callable
 from typing import Any
 
 import optuna
@@ -143,16 +144,27 @@ def retry_stale(study: optuna.Study, failed: FrozenTrial) -> None:
     requeue(study, failed, died=True)
 
 
-def reap_dead_workers(study: optuna.Study, storage: BaseStorage) -> list[FrozenTrial]:
-    """Retry the RUNNING trials whose worker process on this machine has died; returns them
-    as failed."""
+def died_here(worker: dict[str, Any]) -> str | None:
+    """Why a trial's worker of this machine is gone; None while it may be alive."""
+    if not _dead_here(worker):
+        return None
+    return f"worker process {worker['pid']} on {worker['host']} died during the trial"
+
+
+def reap_dead_workers(
+    study: optuna.Study,
+    storage: BaseStorage,
+    gone: Callable[[dict[str, Any]], str | None] = died_here,
+) -> list[FrozenTrial]:
+    """Retry the RUNNING trials whose worker is gone, by `gone`'s verdict on the trial's
+    worker (a process of this machine unless told otherwise); returns them as failed."""
     study_id = storage.get_study_id_from_name(study.study_name)
     reaped = []
     for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
         worker = t.user_attrs.get(WORKER_ATTR)
-        if not isinstance(worker, dict) or not _dead_here(worker):
+        why = gone(worker) if isinstance(worker, dict) else None
+        if why is None:
             continue
-        why = f"worker process {worker['pid']} on {worker['host']} died during the trial"
         trial_id = storage.get_trial_id_from_study_id_trial_number(study_id, t.number)
         failed = retry(study, storage, t, trial_id, why)
         if failed is not None:

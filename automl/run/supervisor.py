@@ -26,7 +26,7 @@ from automl.run.devices import check_gpus, detect_gpus, gpu_for, threads_per_wor
 from automl.run.placement import LocalProcesses, Placement
 from automl.run.processes import start_process
 from automl.run.progress import ProgressView
-from automl.run.recovery import fail_stale, reap_dead_workers
+from automl.run.recovery import fail_stale
 from automl.run.signals import SupervisorStop
 from automl.run.storage import StudyLock, check_writable, file_lock, open_storage
 from automl.run.study import (
@@ -73,8 +73,10 @@ def run_study(
     gpus: list[str] | None = None,
     progress: ProgressView | None = None,
     rss_growth_limit_mb: float = RSS_GROWTH_LIMIT_MB,
+    placement: Callable[[], Placement] | None = None,
 ) -> RunResult:
-    """Run the study until its budget is met (or its timeout passes), with K workers.
+    """Run the study until its budget is met (or its timeout passes), with K workers placed
+    by `placement` (processes of this machine unless told otherwise).
 
     Returns when the whole study's budget is met, counting every worker's trials (on this
     machine or another), and no trial is still running: a trial of a worker that dies
@@ -98,6 +100,7 @@ def run_study(
         gpus=gpus if gpus is not None else detect_gpus(),
         progress=progress,
         rss_growth_limit_mb=rss_growth_limit_mb,
+        placement=placement or LocalProcesses,
     )
     return supervisor.run()
 
@@ -187,12 +190,14 @@ class Supervisor:
         timed_out = self.deadline is not None and time.time() >= self.deadline
         left = 0 if timed_out else work_left(trials, self.total)
         self.spawn(left)
+        if left == 0:
+            self.workers.drop_unplaced()
         return bool(self.workers.running()) or left > 0 or (running and not timed_out)
 
     def retry_dead(self) -> None:
         """Retry the trials of dead workers; their MLflow runs end FAILED."""
         dead = [
-            *reap_dead_workers(self.study, self.storage),
+            *self.workers.reap(self.study, self.storage),
             *fail_stale(self.study, self.storage),
         ]
         if self.study_run is not None:

@@ -21,7 +21,7 @@ import tensorflow as tf
 from automl.backend import load_keras
 from automl.data.dataset import load_dataset
 from automl.errors import AutomlError
-from automl.keys import FAIL_REASON_ATTR, WORKER_ATTR
+from automl.keys import FAIL_REASON_ATTR, RAY_NODE_KEY, WORKER_ATTR
 from automl.run.devices import gpu_environment
 from automl.run.finalize import finalize_study
 from automl.run.recovery import WORKER_GRACE_SECONDS, requeue, this_worker
@@ -97,6 +97,8 @@ class Worker:
             else None
         )
         self.identity = this_worker(args.gpu)
+        if args.ray_node is not None:
+            self.identity[RAY_NODE_KEY] = args.ray_node
         self.lock = StudyLock(args.storage, spec.name)
         # Beside the study's artifacts, where every worker sharing them reads them too.
         self.checkpoints = artifact_dir(args.storage) / CHECKPOINTS_DIR / spec.name

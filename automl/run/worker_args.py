@@ -33,3 +33,4 @@ class WorkerArgs:
     supervisor: int  # the supervisor's pid: a worker stops when it is gone
     gpu: str | None = None
     rss_growth_limit_mb: float = RSS_GROWTH_LIMIT_MB
+    ray_node: str | None = None  # the Ray node's id (hex) where a Ray actor runs the worker

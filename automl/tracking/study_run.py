@@ -32,6 +32,8 @@ from automl.keys import (
     OPTUNA_STATE_TAG,
     PARENT_RUN_ATTR,
     PRUNER_TAG,
+    RAY_NODE_KEY,
+    RAY_NODE_TAG,
     ROLE_TAG,
     RUN_ID_ATTR,
     SAMPLER_TAG,
@@ -40,6 +42,7 @@ from automl.keys import (
     STUDY_ID_TAG,
     STUDY_TAG,
     TRACKING_ATTR,
+    WORKER_ATTR,
 )
 from automl.spec.schema import StudySpec
 from automl.uris import (
@@ -218,11 +221,15 @@ def mlflow_tags(values: dict[str, Any]) -> list[RunTag]:
 
 
 def end_tags(trial: optuna.trial.FrozenTrial, state: str) -> dict[str, str]:
-    """The tags a trial's run ends with: its state, and why it failed if it did."""
+    """The tags a trial's run ends with: its state, why it failed if it did, and the Ray node
+    it ran on under `automl run --ray`."""
     tags = {STATE_TAG: state, OPTUNA_STATE_TAG: state}
     reason = trial.user_attrs.get(FAIL_REASON_ATTR)
     if reason:
         tags[FAIL_REASON_TAG] = str(reason)[:TAG_VALUE_LIMIT]
+    worker = trial.user_attrs.get(WORKER_ATTR)
+    if isinstance(worker, dict) and worker.get(RAY_NODE_KEY):
+        tags[RAY_NODE_TAG] = str(worker[RAY_NODE_KEY])
     return tags
 
 
