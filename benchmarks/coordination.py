@@ -14,16 +14,12 @@ workers, p50 and p99 of the lock's wait and of `ask`, and errors, at each K.
 from __future__ import annotations
 
 import argparse
-import datetime
-import json
 import multiprocessing
 import os
-import subprocess
 import time
 import traceback
 import uuid
 import warnings
-from pathlib import Path
 from typing import Any
 
 import optuna
@@ -33,9 +29,9 @@ from automl.keys import WORKER_ATTR
 from automl.run.recovery import this_worker
 from automl.run.storage import StudyLock, open_storage
 from automl.run.study import work_left
-from benchmarks.machine import describe
+from benchmarks.harness import records
+from tests.postgres import server_url
 
-RESULT = Path(__file__).resolve().parent / "results" / "coordination.json"
 # A budget no run reaches: the count under the lock is done as a real study's is.
 BUDGET = 10**9
 
@@ -147,41 +143,51 @@ def ms(seconds: float) -> float:
     return round(seconds * 1000, 2)
 
 
-def commit() -> str:
-    done = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
-    return done.stdout.strip() or "unknown"
+QUESTION = (
+    "How many trials a second do 8 to 64 light workers get through automl's study lock, ask and "
+    "tell on one PostgreSQL study?"
+)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--storage", default=os.environ.get("AUTOML_TEST_POSTGRES_URL"))
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=QUESTION)
+    parser.add_argument(
+        "--storage",
+        default=os.environ.get("AUTOML_TEST_POSTGRES_URL"),
+        help="a PostgreSQL URL (default: $AUTOML_TEST_POSTGRES_URL, else a throwaway server "
+        "started from the machine's PostgreSQL binaries)",
+    )
     parser.add_argument("--workers", type=int, nargs="+", default=[8, 16, 32, 64])
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--epochs", type=int, default=8)
-    parser.add_argument("--out", type=Path, default=RESULT)
-    args = parser.parse_args()
-    if not args.storage or not args.storage.startswith("postgresql"):
-        parser.error("--storage postgresql://... (or $AUTOML_TEST_POSTGRES_URL) is needed")
+    args = parser.parse_args(argv)
+    started = time.perf_counter()
+    url = args.storage or server_url()
+    if not url or not url.startswith("postgresql"):
+        parser.error("--storage postgresql://... is needed (no PostgreSQL binaries here)")
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    levels = []
-    for workers in args.workers:
-        level = one_level(args.storage, workers, args.seconds, args.epochs)
-        print(json.dumps(level), flush=True)
-        levels.append(level)
-    record = {
-        "benchmark": "coordination",
-        "commit": commit(),
-        "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
-        "machine": describe(),
-        "load_average": os.getloadavg(),
-        "command": "python -m benchmarks.coordination "
-        f"--workers {' '.join(map(str, args.workers))} --seconds {args.seconds:g} "
-        f"--epochs {args.epochs} --storage postgresql://(local throwaway server)",
-        "levels": levels,
-    }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(record, indent=2) + "\n")
-    print(f"wrote {args.out}")
+    levels = [one_level(url, workers, args.seconds, args.epochs) for workers in args.workers]
+    with records.teed() as shown:
+        report(levels, args.seconds, args.epochs)
+    records.save("coordination", shown.getvalue(), levels, QUESTION, started, argv)
+
+
+def report(levels: list[dict[str, Any]], seconds: float, epochs: int) -> None:
+    print(
+        f"Each level: {seconds:g} s of workers (processes, no TensorFlow, a trivial objective, "
+        f"{epochs} reports a trial) on one PostgreSQL study on this machine; times in ms.\n"
+    )
+    print(
+        "| workers | trials/s | lock wait p50 | lock wait p99 | count p50 | ask p50 | ask p99 "
+        "| errors |"
+    )
+    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
+    for v in levels:
+        print(
+            f"| {v['workers']} | {v['trials_per_s']:.1f} | {v['lock_ms']['p50']:.0f} "
+            f"| {v['lock_ms']['p99']:.0f} | {v['count_ms']['p50']:.0f} "
+            f"| {v['ask_ms']['p50']:.0f} | {v['ask_ms']['p99']:.0f} | {v['errors']} |"
+        )
 
 
 if __name__ == "__main__":

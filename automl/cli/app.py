@@ -5,21 +5,21 @@ returns and exits; the options themselves are declared in `automl.cli.options`. 
 imports the package that does its work inside its body, and so does the completion of a
 study name, so `automl --help`, `validate`, `new`, `studies` and `best` never import
 TensorFlow, Keras or MLflow (tests/test_cli_app.py checks it). Everywhere else in automl,
-imports sit at the top of their module.
+imports sit at the top of their module, but for Ray's (`automl.cli.cluster`, only with --ray).
 """
 
 from __future__ import annotations
 
-import functools
 import json
 import os
 import warnings
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
 
+from automl.cli.cluster import ray_placement
 from automl.cli.options import (
     MLFLOW_WORKERS,
     App,
@@ -52,26 +52,20 @@ from automl.cli.options import (
     TrackingOpt,
     TrialsOpt,
     WorkersOpt,
-    check_ray_options,
     complete_set,
     gpu_ids,
     set_option,
     user_errors,
 )
-from automl.errors import MissingExtraError, StorageError
 from automl.spec.overrides import parse_sets
 from automl.spec.reading import load_spec
 from automl.uris import (
     DASHBOARD_PORT,
     LOOPBACK,
     MLFLOW_PORT,
-    cluster_store_problem,
     default_storage,
     default_tracking_uri,
 )
-
-if TYPE_CHECKING:
-    from automl.run.placement import Placement
 
 app = App(
     name="automl",
@@ -124,7 +118,7 @@ def run(
     spec = load_spec(spec_path, parse_sets(set_ or []))
     url = storage or default_storage()
     tracking = tracking_uri or default_tracking_uri()
-    placement = _ray_placement(ray, cpus_per_worker, gpus_per_worker, gpus, url, tracking)
+    placement = ray_placement(ray, cpus_per_worker, gpus_per_worker, gpus, url, tracking)
     # A finished study is told in a second: the supervisor imports MLflow.
     result = finished_result(spec, url, budget(spec, trials))
     if result is None:
@@ -151,31 +145,6 @@ def run(
     if result.interrupted:
         typer.echo("interrupted: run the same command again to resume", err=True)
         raise typer.Exit(130)
-
-
-def _ray_placement(
-    address: str | None,
-    cpus: float | None,
-    gpus: float | None,
-    local_gpus: str | None,
-    storage: str,
-    tracking_uri: str,
-) -> Callable[[], Placement] | None:
-    """With --ray: the placement on that cluster, once the options agree, the stores are ones
-    every node reaches and Ray is installed; None without it."""
-    check_ray_options(address, cpus, gpus, local_gpus)
-    if address is None:
-        return None
-    problem = cluster_store_problem(storage, tracking_uri)
-    if problem is not None:
-        raise StorageError(problem)
-    try:
-        from automl.run.ray_placement import RayActors
-    except ImportError as exc:
-        if exc.name != "ray":
-            raise
-        raise MissingExtraError("--ray needs Ray: pip install 'automl[ray]'") from None
-    return functools.partial(RayActors, address, cpus or 1.0, gpus or 0.0, storage)
 
 
 @app.command()

@@ -111,19 +111,6 @@ def set_option(completion: Completion) -> Any:
     )
 
 
-def check_ray_options(
-    address: str | None, cpus: float | None, gpus: float | None, local_gpus: str | None
-) -> None:
-    """--cpus-per-worker and --gpus-per-worker go with --ray; --gpus (this machine's) without."""
-    if address is None and (cpus is not None or gpus is not None):
-        raise AutomlError(
-            "--cpus-per-worker and --gpus-per-worker size workers on a Ray cluster: "
-            "add --ray ADDRESS"
-        )
-    if address is not None and local_gpus is not None:
-        raise AutomlError("--gpus picks GPUs of this machine; with --ray use --gpus-per-worker N")
-
-
 def gpu_ids(gpus: str | None) -> list[str] | None:
     """--gpus 0,1 as a list of ids; None (all GPUs) when the option is not given."""
     if gpus is None:
