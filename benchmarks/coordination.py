@@ -175,18 +175,20 @@ def main(argv: list[str] | None = None) -> None:
 def report(levels: list[dict[str, Any]], seconds: float, epochs: int) -> None:
     print(
         f"Each level: {seconds:g} s of workers (processes, no TensorFlow, a trivial objective, "
-        f"{epochs} reports a trial) on one PostgreSQL study on this machine; times in ms.\n"
+        f"{epochs} reports a trial) on a fresh PostgreSQL study on this machine.\n"
     )
     print(
-        "| workers | trials/s | lock wait p50 | lock wait p99 | count p50 | ask p50 | ask p99 "
-        "| errors |"
+        "| workers | trials | trials/s | lock wait p50 / p99 (s) | count p50 / p99 (ms) "
+        "| ask p50 / p99 (ms) | suggest p50 / p99 (ms) | errors |"
     )
     print("| --- | --- | --- | --- | --- | --- | --- | --- |")
     for v in levels:
+        lock, count, ask, suggest = (v[f"{k}_ms"] for k in ("lock", "count", "ask", "suggest"))
         print(
-            f"| {v['workers']} | {v['trials_per_s']:.1f} | {v['lock_ms']['p50']:.0f} "
-            f"| {v['lock_ms']['p99']:.0f} | {v['count_ms']['p50']:.0f} "
-            f"| {v['ask_ms']['p50']:.0f} | {v['ask_ms']['p99']:.0f} | {v['errors']} |"
+            f"| {v['workers']} | {v['trials']} | {v['trials_per_s']:.1f} "
+            f"| {lock['p50'] / 1000:.2f} / {lock['p99'] / 1000:.2f} "
+            f"| {count['p50']:.0f} / {count['p99']:.0f} | {ask['p50']:.0f} / {ask['p99']:.0f} "
+            f"| {suggest['p50']:.0f} / {suggest['p99']:.0f} | {v['errors']} |"
         )
 
 
