@@ -51,8 +51,27 @@ workers changes; each ratio is taken within a round (the same machine at the sam
     "overhead": """\
 Measured inside automl's own trials (same process, same moment): the seconds outside
 `model.fit` per trial, including the gap to the next trial.""",
+    "ray_peer": """\
+How the two arms are made comparable: the same Ray cluster (one node on loopback, 2 CPUs), the
+same space, model builder and data split for a seed, 30 trials of at most 12 epochs, two trials
+at once of one CPU each, the same pruning steps (epoch e reported as step e, to Hyperband with
+min resource 1 and reduction factor 3 in automl, to ASHA with grace period 1, reduction factor
+3 and max_t 12 in Ray Tune) and the same score (a trial's best epoch's val accuracy). What
+differs, on purpose: automl runs as a user runs it on a cluster (the study in PostgreSQL, the
+runs, top-K models and the registry on an MLflow server) and gives each worker's TensorFlow one
+thread per CPU Ray gives it; the Ray Tune script tracks nothing beyond Tune's own result files,
+each trial a fresh actor (Tune's default) that imports TensorFlow and uses the threads
+TensorFlow picks.""",
 }
-SECTIONS = ("compare", "parallel", "overhead", "memory", "checkpoint", "coordination")
+SECTIONS = (
+    "compare",
+    "parallel",
+    "overhead",
+    "memory",
+    "checkpoint",
+    "coordination",
+    "ray_peer",
+)
 
 
 def section(record: dict[str, Any]) -> str:

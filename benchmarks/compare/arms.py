@@ -138,16 +138,7 @@ def arm_optuna(seed: int, data: Data, trials: int, epochs: int) -> dict[str, Any
 
     def objective(trial: optuna.Trial) -> float:
         nonlocal scoring
-        values: dict[str, Any] = {}
-        for d in SPACE:
-            low, high = searched_bounds(d)
-            name = searched_name(d)
-            if d.integer:
-                values[name] = trial.suggest_int(name, int(low), int(high), log=d.log)
-            else:
-                values[name] = trial.suggest_float(name, low, high, log=d.log)
-        for b in BOOLEAN:
-            values[b] = trial.suggest_categorical(b, [True, False])
+        values = suggest(trial)
         fitted = workload.fit(
             workload.hyperparameters(values),
             data,
@@ -183,6 +174,21 @@ def arm_optuna(seed: int, data: Data, trials: int, epochs: int) -> dict[str, Any
             ]
         ),
     }
+
+
+def suggest(trial: Any) -> dict[str, Any]:
+    """The shared space asked of an Optuna trial, under the searched names."""
+    values: dict[str, Any] = {}
+    for d in SPACE:
+        low, high = searched_bounds(d)
+        name = searched_name(d)
+        if d.integer:
+            values[name] = trial.suggest_int(name, int(low), int(high), log=d.log)
+        else:
+            values[name] = trial.suggest_float(name, low, high, log=d.log)
+    for b in BOOLEAN:
+        values[b] = trial.suggest_categorical(b, [True, False])
+    return values
 
 
 def best_epoch(epochs: int) -> Any:
