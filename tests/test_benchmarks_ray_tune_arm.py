@@ -12,7 +12,11 @@ from benchmarks.harness import workload
 
 
 def test_optuna_search_asks_the_study_files_space_and_seeds_trials_as_the_script_does() -> None:
-    pytest.importorskip("ray.tune", reason="Ray Tune is not installed: pip install -e '.[bench]'")
+    pytest.importorskip(
+        "ray.tune",
+        reason="Ray Tune is not installed: pip install -e '.[bench]'",
+        exc_type=ImportError,
+    )
     from ray.tune.search.optuna import OptunaSearch
 
     from benchmarks.ray_tune_arm import METRIC, space
