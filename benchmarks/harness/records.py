@@ -27,16 +27,25 @@ ROOT = Path(__file__).resolve().parents[2]
 RESULTS = ROOT / "benchmarks" / "results"
 
 
-def commit() -> str:
-    """HEAD's short hash, with `+changes` when automl/ or benchmarks/ differ from it."""
+def checked_out(root: Path, paths: tuple[str, ...]) -> str | None:
+    """The commit checked out at `root` (7 digits), with `+changes` when any of `paths` differs
+    from it; None outside a git checkout."""
 
     def git(*args: str) -> str:
-        out = subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True)
-        return out.stdout.strip()
+        done = subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, check=True)
+        return done.stdout.strip()
 
-    head = git("rev-parse", "--short=7", "HEAD") or "unknown"
-    changed = git("status", "--porcelain", "--", "automl", "benchmarks", ":!benchmarks/results")
-    return f"{head}+changes" if changed else head
+    try:
+        head = git("rev-parse", "--short=7", "HEAD")
+        changed = git("status", "--porcelain", "--", *paths)
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    return head + ("+changes" if changed else "")
+
+
+def commit() -> str:
+    """HEAD's short hash, with `+changes` when automl/ or benchmarks/ differ from it."""
+    return checked_out(ROOT, ("automl", "benchmarks", ":!benchmarks/results")) or "unknown"
 
 
 def command(name: str, argv: list[str] | None = None) -> str:

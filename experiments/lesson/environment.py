@@ -12,6 +12,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from benchmarks.harness.records import checked_out
 from experiments.lesson.arms import ARMS, ROOT, STUDIES
 
 # Where Keras keeps the lesson's other data sets (any one of these paths means present).
@@ -28,17 +29,7 @@ OTHER_DATASETS = {
 def code_commit(root: Path = ROOT) -> str | None:
     """The commit checked out at `root` (7 digits), with "+changes" when automl/ differs from
     it; None outside a git checkout."""
-
-    def git(*args: str) -> str:
-        done = subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, check=True)
-        return done.stdout.strip()
-
-    try:
-        head = git("rev-parse", "--short=7", "HEAD")
-        changed = git("status", "--porcelain", "--", "automl")
-    except (OSError, subprocess.CalledProcessError):
-        return None
-    return head + ("+changes" if changed else "")
+    return checked_out(root, ("automl",))
 
 
 def machine() -> str:
