@@ -41,13 +41,6 @@ def run_one(arm: str, seed: int, trials: int, epochs: int, out: Path, dataset: D
     out.write_text(json.dumps(record, indent=1), encoding="utf-8")
 
 
-def record_path(folder: Path, arm: str, seed: int, dataset: DatasetSpec) -> Path:
-    # Digits keeps the names its records always had; another data set's records carry it in
-    # theirs, so a run on one never overwrites another's in the same folder.
-    tag = "" if dataset.name == "digits" else f"{dataset.name}-{dataset.max_samples or 'all'}-"
-    return folder / f"{tag}{arm}-seed{seed}.json"
-
-
 def parse(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=QUESTION)
     parser.add_argument("--arms", nargs="+", choices=ARMS, default=list(CORE))
@@ -87,7 +80,7 @@ def run_arm(args: argparse.Namespace, arm: str, seed: int, work: Path) -> dict[s
     """One arm and seed in a fresh interpreter (it pays its own imports); its record."""
     from benchmarks.harness.automl_cli import env_with_repo
 
-    out = record_path(work, arm, seed, args.dataset_spec)
+    out = work / f"{arm}-seed{seed}.json"  # a run's own folder: one data set
     chosen = ["--dataset", args.dataset, "--trials", str(args.trials), "--epochs", str(args.epochs)]
     if args.max_samples is not None:
         chosen += ["--max-samples", str(args.max_samples)]
