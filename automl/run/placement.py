@@ -9,6 +9,7 @@ workers are. A cluster's placement is `automl.run.ray_placement.RayActors`.
 
 from __future__ import annotations
 
+import multiprocessing.connection
 import os
 import signal
 import time
@@ -47,6 +48,8 @@ class Placement(Protocol):
     def signal(self, signum: int) -> None: ...
 
     def wait(self, seconds: float) -> None: ...
+
+    def idle(self, seconds: float) -> None: ...
 
     def kill(self) -> None: ...
 
@@ -98,6 +101,15 @@ class LocalProcesses:
         end = time.time() + seconds
         while time.time() < end and any(p.exitcode is None for p in self._procs.values()):
             time.sleep(0.1)
+
+    def idle(self, seconds: float) -> None:
+        """Wait `seconds`, or less when a worker exits meanwhile: the supervisor sees a
+        finished study, or a worker to replace, at once rather than at its next poll."""
+        sentinels = [p.sentinel for p in self._procs.values()]
+        if sentinels:
+            multiprocessing.connection.wait(sentinels, seconds)
+        else:
+            time.sleep(seconds)
 
     def kill(self) -> None:
         """End every worker still alive: SIGTERM first, then SIGKILL for those that stay."""

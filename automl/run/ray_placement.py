@@ -231,6 +231,14 @@ class RayActors:
         while refs and time.time() < end:
             _, refs = ray.wait(refs, num_returns=len(refs), timeout=min(0.5, end - time.time()))
 
+    def idle(self, seconds: float) -> None:
+        """Wait `seconds`, or less when a worker's actor ends meanwhile."""
+        refs = [s.done for s in self._slots.values()]
+        if refs:
+            ray.wait(refs, num_returns=1, timeout=seconds)
+        else:
+            time.sleep(seconds)
+
     def kill(self) -> None:
         """End every worker still running: SIGTERM first, then the actors for those that stay
         (each worker follows its actor)."""

@@ -151,7 +151,7 @@ class Supervisor:
                 if self.tracking_uri:
                     self.start_tracking(self.tracking_uri)
                 while not self.stop.count and self.poll():
-                    time.sleep(POLL_SECONDS)
+                    self.workers.idle(POLL_SECONDS)
                 if self.stop.count:
                     self.workers.signal(self.stop.signum or signal.SIGINT)  # a new worker too
                     self.workers.wait(STOP_WAIT_SECONDS)
