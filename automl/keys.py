@@ -16,6 +16,9 @@ BEST_EPOCH_ATTR = "best_epoch"  # the epoch whose metric is the trial's value
 RESUMED_FROM_EPOCH_ATTR = "resumed_from_epoch"
 RESUMED_SECONDS_ATTR = "resumed_seconds_saved"
 FAIL_REASON_ATTR = "fail_reason"  # Optuna 5 keeps no reason for FAIL: automl does
+# How a stopped trial's fail reason ends: its worker queues it again itself, unless the worker
+# is ended first (automl.run.recovery.requeue_stopped then does it).
+QUEUED_AGAIN = "queued again for the next run"
 WORKER_ATTR = "worker"  # host, pid and GPU of the process that ran the trial
 RAY_NODE_KEY = "ray_node"  # in WORKER_ATTR under `automl run --ray`: the Ray node's id (hex)
 # The trial's model in its MLflow run; the file itself may be gone later (it fell out of the

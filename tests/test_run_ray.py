@@ -182,6 +182,44 @@ def test_ctrl_c_stops_ray_workers_and_queues_their_trials_again(mlflow_server, c
     assert "RUNNING" not in {t.state.name for t in after.values()}
 
 
+@pytest.mark.postgres
+@pytest.mark.slow
+def test_a_killed_driver_takes_its_ray_workers_along_and_the_next_run_retries(
+    mlflow_server, cluster, tmp_path
+):
+    """`automl run --ray` killed (SIGKILL: no handler runs): Ray ends the actors it owned and
+    the worker under its actor with them, so fast that the worker may fail its trial without
+    queueing it again; the next run queues it and finishes the grid, each cell once."""
+    made, _ = cluster
+    url = postgres_url()
+    name = f"ray-kill-{uuid.uuid4().hex[:8]}"
+    spec = study_file(tmp_path, name, epochs=10, grid=GRID4)
+    server = mlflow_server.result().url.rstrip("/")
+    options = ["--ray", made.address, "--storage", url, "--tracking-uri", server]
+    proc = start_run(tmp_path, spec, *options)
+    try:
+        head = made.head_node.node_id
+        killed = wait_for("a trial in training", lambda: training_on(url, name, head), proc)
+        worker = psutil.Process(killed.user_attrs["worker"]["pid"])
+        proc.kill()  # the driver alone, as the OOM killer or a lost login shell ends it
+        proc.wait()
+        worker.wait(timeout=60)  # raises if the worker outlives its driver for a minute
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    code, out = finish(start_run(tmp_path, spec, *options), timeout=240)
+    assert code == 0, out
+    all_trials = trials(url, name)
+    assert {t.state.name for t in live(all_trials)} == {"COMPLETE"}
+    assert set(cells(all_trials)) == grid_cells(GRID4) and max(cells(all_trials).values()) == 1
+    after = next(t for t in all_trials if t.number == killed.number)
+    assert after.state.name == "FAIL"
+    reason = after.user_attrs["fail_reason"]
+    assert reason == "stopped: its automl run process ended; queued again for the next run"
+    (retry,) = [t for t in all_trials if killed.number in t.system_attrs.get("retry_history", [])]
+    assert retry.params == killed.params and retry.state.name == "COMPLETE"
+
+
 def mlflow_runs(server: str) -> dict[str, dict[str, str]]:
     """Every trial run's tags on the MLflow server, by trial number."""
     from mlflow import MlflowClient

@@ -24,6 +24,7 @@ from automl.run.recovery import (
     fail_stale,
     reap_dead_workers,
     requeue,
+    requeue_stopped,
     stale_trial_ids,
     this_worker,
 )
@@ -125,6 +126,34 @@ def test_parameters_that_keep_killing_workers_are_given_up(grid_study):
     assert "not retried" in last.user_attrs["fail_reason"]
     assert not [t for t in all_trials if t.state.name in ("WAITING", "RUNNING")]
     assert counted(all_trials) == 1  # the give-up counts once
+
+
+def _stopped(study: optuna.Study, reason: str) -> optuna.trial.FrozenTrial:
+    """A trial its worker failed with `reason`, as a stop signal leaves it."""
+    trial = _running_trial(study, this_worker())
+    study._storage.set_trial_user_attr(trial._trial_id, "fail_reason", reason)
+    study._storage.set_trial_state_values(trial._trial_id, TrialState.FAIL)
+    return study._storage.get_trial(trial._trial_id)
+
+
+def test_a_stopped_trial_its_worker_could_not_queue_is_queued_by_the_next_run(grid_study):
+    """A worker killed between failing its stopped trial and queueing it (Ray ends a killed
+    driver's workers at once): the next run queues it, once; other failures stay as they are."""
+    orphan = _stopped(
+        grid_study, "stopped: its automl run process ended; queued again for the next run"
+    )
+    _stopped(grid_study, "training failed: ValueError: shapes do not fit")
+    queued = _stopped(grid_study, "interrupted (Ctrl-C); queued again for the next run")
+    assert requeue(grid_study, queued, died=False)  # its worker got to it
+    assert [t.number for t in requeue_stopped(grid_study)] == [orphan.number]
+    assert requeue_stopped(grid_study) == []
+    waiting = [t for t in grid_study.get_trials() if t.state.name == "WAITING"]
+    assert sorted(t.system_attrs["retry_history"] for t in waiting) == [
+        [orphan.number],
+        [queued.number],
+    ]
+    retry = next(t for t in waiting if t.system_attrs["retry_history"] == [orphan.number])
+    assert retry.params == orphan.params
 
 
 @pytest.mark.filterwarnings(

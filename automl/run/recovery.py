@@ -24,6 +24,7 @@ from automl.keys import (
     DEATHS_ATTR,
     FAIL_REASON_ATTR,
     FAILED_TRIAL_ATTR,
+    QUEUED_AGAIN,
     RETRY_HISTORY_ATTR,
     WORKER_ATTR,
 )
@@ -200,3 +201,19 @@ def fail_stale(study: optuna.Study, storage: BaseStorage) -> list[FrozenTrial]:
         if trial is not None:
             failed.append(trial)
     return failed
+
+
+def requeue_stopped(study: optuna.Study) -> list[FrozenTrial]:
+    """Queue again the stopped trials that nothing has queued: their worker failed the trial
+    but was ended before it could queue it (Ray kills the workers of a killed driver). Call it
+    under the study lock, as the worker queues its own: a trial is queued once."""
+    trials = study.get_trials(deepcopy=False)
+    replaced = {n for t in trials for n in retry_history(t)}
+    stopped = [
+        t
+        for t in trials
+        if t.state == TrialState.FAIL
+        and t.number not in replaced
+        and str(t.user_attrs.get(FAIL_REASON_ATTR, "")).endswith(QUEUED_AGAIN)
+    ]
+    return [t for t in stopped if requeue(study, t, died=False)]

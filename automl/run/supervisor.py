@@ -26,7 +26,7 @@ from automl.run.devices import check_gpus, detect_gpus, gpu_for, threads_per_wor
 from automl.run.placement import LocalProcesses, Placement
 from automl.run.processes import start_process
 from automl.run.progress import ProgressView
-from automl.run.recovery import fail_stale
+from automl.run.recovery import fail_stale, requeue_stopped
 from automl.run.signals import SupervisorStop
 from automl.run.storage import StudyLock, check_writable, file_lock, open_storage
 from automl.run.study import (
@@ -133,6 +133,7 @@ class Supervisor:
         # MLflow parent run, and one set of MLflow tables in a new SQLite file.
         with StudyLock(storage, spec.name):
             self.study = open_study(spec, self.storage)
+            requeue_stopped(self.study)
         self.study_id = self.storage.get_study_id_from_name(spec.name)
         self.deadline = time.time() + spec.timeout if spec.timeout else None
         self.threads = threads_per_worker(workers)

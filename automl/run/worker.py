@@ -21,7 +21,7 @@ import tensorflow as tf
 from automl.backend import load_keras
 from automl.data.dataset import load_dataset
 from automl.errors import AutomlError
-from automl.keys import FAIL_REASON_ATTR, RAY_NODE_KEY, WORKER_ATTR
+from automl.keys import FAIL_REASON_ATTR, QUEUED_AGAIN, RAY_NODE_KEY, WORKER_ATTR
 from automl.run.devices import gpu_environment
 from automl.run.finalize import finalize_study
 from automl.run.recovery import WORKER_GRACE_SECONDS, requeue, this_worker
@@ -185,7 +185,7 @@ class Worker:
                 raise KeyboardInterrupt(self.stop.reason)
             return self.objective(trial)
         except KeyboardInterrupt as exc:
-            trial.set_user_attr(FAIL_REASON_ATTR, f"{exc}; queued again for the next run")
+            trial.set_user_attr(FAIL_REASON_ATTR, f"{exc}; {QUEUED_AGAIN}")
             raise
         finally:
             self.stop.in_trial = False
@@ -199,7 +199,9 @@ class Worker:
             self.study_id, self.running.number
         )
         failed = self.storage.get_trial(trial_id)
-        requeue(self.study, failed, died=False)
+        with self.lock:  # as `requeue_stopped` does: a trial is queued once
+            if failed.number not in superseded(self.study.get_trials(deepcopy=False)):
+                requeue(self.study, failed, died=False)
         if self.tracker is not None:
             self.tracker(self.study, failed)
 

@@ -30,6 +30,7 @@ from automl.keys import (
     FAILED_TRIAL_ATTR,
     FIT_SECONDS_ATTR,
     HYPERPARAMETERS_ATTR,
+    QUEUED_AGAIN,
     SEED_ATTR,
 )
 from automl.search.space import Hyperparameters, suggest
@@ -207,9 +208,7 @@ class Objective:
             return self._train(trial, hp, seed, outcome, folder)
         except KeyboardInterrupt:
             ended = False  # queued again: its retry resumes from the checkpoints
-            trial.set_user_attr(
-                FAIL_REASON_ATTR, "interrupted (Ctrl-C); queued again for the next run"
-            )
+            trial.set_user_attr(FAIL_REASON_ATTR, f"interrupted (Ctrl-C); {QUEUED_AGAIN}")
             raise
         finally:
             if ended and folder is not None:
