@@ -6,8 +6,12 @@ seed, the same digits study (the shared space and model, 30 trials of at most 12
 trial scored by its best epoch) runs twice on that cluster, each arm a command in its own
 process, timed as a whole from its start to its exit:
 
-- automl: `automl run STUDY --ray ADDRESS --workers 2` with TPE and Hyperband, the study in
-  PostgreSQL and the runs on the MLflow server (tracking, top-K models and the registry on);
+- automl: `automl run STUDY --ray ADDRESS --workers 2` with TPE and Hyperband (its default
+  pruner), the study in PostgreSQL and the runs on the MLflow server (tracking, top-K models and
+  the registry on);
+- automl-asha: the same with `pruner: sha`, Optuna's asynchronous successive halving (min
+  resource 1, reduction factor 3): the algorithm Ray Tune's ASHA runs, with its settings, so
+  the two differ in their engines and not in how much they prune;
 - Ray Tune: `python -m benchmarks.ray_tune_arm` (OptunaSearch's TPE, ASHA, two trials at once).
 
 The record is written after every seed, so a run cut short keeps the seeds it finished.
@@ -103,8 +107,18 @@ def timed(command: list[str], folder: Path, name: str) -> float:
     return seconds
 
 
+# Ray Tune's ASHA settings (benchmarks/ray_tune_arm.py) as automl's successive-halving pruner.
+ASHA = {"name": "sha", "min_resource": 1, "reduction_factor": 3}
+ARMS = ("automl", "automl-asha", "tune")
+
+
 def arm_automl(
-    seed: int, address: str, storage: str, tracking: str, folder: Path, budget: dict[str, int]
+    seed: int,
+    address: str,
+    storage: str,
+    tracking: str,
+    folder: Path,
+    budget: dict[str, Any],
 ) -> dict[str, Any]:
     """`automl run --ray ADDRESS --workers 2` on the shared study; what PostgreSQL holds after."""
     import optuna
@@ -117,7 +131,7 @@ def arm_automl(
     study_path.write_text(yaml.safe_dump(spec, sort_keys=False), encoding="utf-8")
     command = [sys.executable, "-m", "automl", "run", str(study_path), "--ray", address]
     command += ["--workers", str(CPUS), "--storage", storage, "--tracking-uri", tracking]
-    seconds = timed(command, folder, "automl")
+    seconds = timed(command, folder, "automl-asha" if "pruner" in budget else "automl")
     study = optuna.load_study(study_name=name, storage=open_storage(storage))
     done = study.get_trials(deepcopy=False)
     return {
@@ -145,8 +159,10 @@ def one_seed(
     machine's load then falls on each arm in turn)."""
     folder = work / f"seed{seed}"
     folder.mkdir()
+    asha = {**budget, "pruner": ASHA}
     arms = {
         "automl": lambda: arm_automl(seed, address, storage, tracking, folder, budget),
+        "automl-asha": lambda: arm_automl(seed, address, storage, tracking, folder, asha),
         "tune": lambda: arm_tune(seed, address, folder, budget),
     }
     order = list(arms) if seed % 2 == 0 else list(arms)[::-1]
@@ -156,31 +172,40 @@ def one_seed(
         found[arm]["load"] = round(os.getloadavg()[0], 1)
         print(f"seed {seed} {arm}: {found[arm]['seconds']:.0f} s", flush=True)
     found["ratio"] = found["automl"]["seconds"] / found["tune"]["seconds"]
+    found["ratio_asha"] = found["automl-asha"]["seconds"] / found["tune"]["seconds"]
     return found
 
 
 def table(rows: list[dict[str, Any]], seeds: list[int], budget: dict[str, int]) -> str:
-    """The per-seed figures and the median ratio, as Markdown."""
+    """The per-seed figures and the median ratios, as Markdown."""
     lines = [
         f"One Ray node on loopback with {CPUS} CPUs; {budget['trials']} trials of at most "
         f"{budget['epochs']} epochs on digits; seeds finished: {len(rows)} of {len(seeds)}. "
-        "automl: `automl run --ray ADDRESS --workers 2` (TPE + Hyperband); Ray Tune: "
-        "OptunaSearch (TPE) + ASHA, 2 trials at once. Wall: each arm's command from its "
-        "process start to its exit; load: the 1-minute load average as the arm ended.",
+        "automl: `automl run --ray ADDRESS --workers 2` with TPE and Hyperband (its default), "
+        "automl-asha: the same with `pruner: sha` (Optuna's asynchronous successive halving, "
+        "Ray Tune's ASHA settings); Ray Tune: OptunaSearch (TPE) + ASHA, 2 trials at once. "
+        "Wall: each arm's command from its process start to its exit; load: the 1-minute load "
+        "average as the arm ended.",
         "",
-        "| seed | automl s | Ray Tune s | automl ÷ Ray Tune | epochs automl / Tune "
-        "| best val acc automl / Tune | load automl / Tune |",
-        "| --- | --- | --- | --- | --- | --- | --- |",
+        "| seed | arm | wall s | ÷ Ray Tune | epochs | trials | best val acc | load |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for r in rows:
-        a, t = r["automl"], r["tune"]
+        for arm in ARMS:
+            if arm not in r:
+                continue  # a record made before the arm existed
+            a = r[arm]
+            ratio = a["seconds"] / r["tune"]["seconds"]
+            lines.append(
+                f"| {r['seed']} | {arm} | {a['seconds']:.1f} | {ratio:.2f} | {a['epochs']} "
+                f"| {a['trials']} | {a['best_val']:.4f} | {a['load']} |"
+            )
+    lines.append("")
+    for arm, key in (("automl", "ratio"), ("automl-asha", "ratio_asha")):
+        ratios = [r[key] for r in rows if key in r]
         lines.append(
-            f"| {r['seed']} | {a['seconds']:.1f} | {t['seconds']:.1f} | {r['ratio']:.2f} "
-            f"| {a['epochs']} / {t['epochs']} | {a['best_val']:.4f} / {t['best_val']:.4f} "
-            f"| {a['load']} / {t['load']} |"
+            f"{arm} ÷ Ray Tune wall, median [min–max] over the seeds: {stats.spread(ratios)}."
         )
-    ratio = stats.median(r["ratio"] for r in rows)
-    lines += ["", f"Median automl ÷ Ray Tune wall over the seeds: {ratio:.2f}."]
     return "\n".join(lines)
 
 

@@ -51,6 +51,12 @@ workers changes; each ratio is taken within a round (the same machine at the sam
     "overhead": """\
 Measured inside automl's own trials (same process, same moment): the seconds outside
 `model.fit` per trial, including the gap to the next trial.""",
+    "fixed_cost": """\
+What a newcomer waits for beyond what any Keras script pays: each command timed from outside,
+interpreter start to exit, back to back with a fresh interpreter importing TensorFlow and Keras
+in the same round. The fork server's preload, step by step, shows what lies between that import
+and a worker's first trial (the worker needs MLflow's client and SQL store before its first
+trial's run can open).""",
     "ray_peer": """\
 How the two arms are made comparable: the same Ray cluster (one node on loopback, 2 CPUs), the
 same space, model builder and data split for a seed, 30 trials of at most 12 epochs, two trials
@@ -67,6 +73,7 @@ SECTIONS = (
     "compare",
     "parallel",
     "overhead",
+    "fixed_cost",
     "memory",
     "checkpoint",
     "coordination",
