@@ -61,8 +61,10 @@ trial's run can open).""",
 How the two arms are made comparable: the same Ray cluster (one node on loopback, 2 CPUs), the
 same space, model builder and data split for a seed, 30 trials of at most 12 epochs, two trials
 at once of one CPU each, the same pruning steps (epoch e reported as step e, to Hyperband with
-min resource 1 and reduction factor 3 in automl, to ASHA with grace period 1, reduction factor
-3 and max_t 12 in Ray Tune) and the same score (a trial's best epoch's val accuracy). What
+min resource 1 and reduction factor 3 in automl, to successive halving with the same settings
+in automl-asha, to ASHA with grace period 1, reduction factor 3 and max_t 12 in Ray Tune:
+automl-asha and Ray Tune run the same pruning algorithm) and the same score (a trial's best
+epoch's val accuracy). What
 differs, on purpose: automl runs as a user runs it on a cluster (the study in PostgreSQL, the
 runs, top-K models and the registry on an MLflow server) and gives each worker's TensorFlow one
 thread per CPU Ray gives it; the Ray Tune script tracks nothing beyond Tune's own result files,
