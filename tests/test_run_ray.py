@@ -8,10 +8,12 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import subprocess
 import sys
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 import psutil
@@ -154,20 +156,30 @@ def test_two_ray_nodes_share_a_grid_and_one_is_lost_mid_trial(mlflow_server, clu
     assert tags["automl.ray_node"] == lost_id and tags["automl.state"] == "FAIL"
 
 
+def head_run(
+    made: Any, mlflow_server: Future[Served], folder: Path, prefix: str
+) -> tuple[str, str, Path, list[str], subprocess.Popen[str]]:
+    """`automl run --ray` of a fresh grid study with one worker, after the two-node test has
+    left the head node alone: its storage, study name, file, options and process."""
+    url = postgres_url()
+    name = f"{prefix}-{uuid.uuid4().hex[:8]}"
+    spec = study_file(folder, name, epochs=10, grid=GRID4)
+    server = mlflow_server.result().url.rstrip("/")
+    options = ["--ray", made.address, "--storage", url, "--tracking-uri", server]
+    return url, name, spec, options, start_run(folder, spec, *options)
+
+
 @pytest.mark.postgres
 @pytest.mark.slow
 def test_ctrl_c_stops_ray_workers_and_queues_their_trials_again(mlflow_server, cluster, tmp_path):
     """After the other test, the head node alone: one worker, stopped as a terminal does."""
-    made, _ = cluster
-    url = postgres_url()
-    name = f"ray-stop-{uuid.uuid4().hex[:8]}"
-    spec = study_file(tmp_path, name, epochs=10, grid=GRID4)
-    server = mlflow_server.result().url.rstrip("/")
-    options = ["--ray", made.address, "--storage", url, "--tracking-uri", server]
-    proc = start_run(tmp_path, spec, *options)
+    url, name, _, _, proc = head_run(cluster[0], mlflow_server, tmp_path, "ray-stop")
     try:
-        head = made.head_node.node_id
-        stopped = wait_for("a trial in training", lambda: training_on(url, name, head), proc)
+        stopped = wait_for(
+            "a trial in training",
+            lambda: training_on(url, name, cluster[0].head_node.node_id),
+            proc,
+        )
         proc.send_signal(signal.SIGINT)  # the terminal's Ctrl-C reaches the driver alone
         code, out = finish(proc, timeout=120)
     finally:
@@ -190,15 +202,9 @@ def test_a_killed_driver_takes_its_ray_workers_along_and_the_next_run_retries(
     """`automl run --ray` killed (SIGKILL: no handler runs): Ray ends the actors it owned and
     the worker under its actor with them, so fast that the worker may fail its trial without
     queueing it again; the next run queues it and finishes the grid, each cell once."""
-    made, _ = cluster
-    url = postgres_url()
-    name = f"ray-kill-{uuid.uuid4().hex[:8]}"
-    spec = study_file(tmp_path, name, epochs=10, grid=GRID4)
-    server = mlflow_server.result().url.rstrip("/")
-    options = ["--ray", made.address, "--storage", url, "--tracking-uri", server]
-    proc = start_run(tmp_path, spec, *options)
+    url, name, spec, options, proc = head_run(cluster[0], mlflow_server, tmp_path, "ray-kill")
     try:
-        head = made.head_node.node_id
+        head = cluster[0].head_node.node_id
         killed = wait_for("a trial in training", lambda: training_on(url, name, head), proc)
         worker = psutil.Process(killed.user_attrs["worker"]["pid"])
         proc.kill()  # the driver alone, as the OOM killer or a lost login shell ends it
