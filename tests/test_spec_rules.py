@@ -35,6 +35,29 @@ def test_defaults_follow_the_design() -> None:
     assert spec.checkpoint_every == 1 and parse(minimal(checkpoint_every=0)).checkpoint_every == 0
 
 
+def test_a_generated_sets_options_and_their_defaults() -> None:
+    dataset = parse(minimal(dataset="distorted_digits")).dataset
+    assert (dataset.difficulty, dataset.train_size, dataset.test_size) == (1.0, 60_000, 10_000)
+    raw = {"name": "distorted_digits_rgb", "difficulty": "5e-1", "train_size": 50, "test_size": 0}
+    dataset = parse(minimal(dataset=raw)).dataset
+    assert (dataset.difficulty, dataset.train_size, dataset.test_size) == (0.5, 50, 0)
+
+
+def test_a_fingerprint_without_the_generated_options_is_as_before_them() -> None:
+    """Studies stored before the generated sets existed fingerprinted their data set by its
+    repr then: their files must still match."""
+    dataset = parse(minimal(dataset={"name": "npz", "path": "x.npz", "image_size": 16})).dataset
+    assert dataset.fingerprint() == (
+        "DatasetSpec(name='npz', path='x.npz', label_mode='fine', image_size=(16, 16), "
+        "color_mode=None, validation_split=0.2, max_samples=None)"
+    )
+    easy, hard = (
+        parse(minimal(dataset={"name": "distorted_digits", "difficulty": d})).dataset
+        for d in (0.5, 1)
+    )
+    assert easy.fingerprint() != hard.fingerprint() and "difficulty=0.5" in easy.fingerprint()
+
+
 def test_loss_metric_minimizes_by_default() -> None:
     assert parse(minimal(metric="val_loss")).direction == "minimize"
 
@@ -119,6 +142,32 @@ def test_lists_ranges_and_fixed_values() -> None:
         (minimal(direction="up"), "direction: must be minimize or maximize, got 'up'"),
         (minimal(dataset="imagenet"), "dataset.name: must be one of digits, mnist"),
         (minimal(dataset={"name": "npz"}), "dataset.path: required for dataset npz"),
+        (
+            minimal(dataset={"name": "distorted_digits", "difficulty": "inf"}),
+            "dataset.difficulty: must be a number >= 0, got 'inf'",
+        ),
+        (
+            minimal(dataset={"name": "distorted_digits", "difficulty": True}),
+            "dataset.difficulty: must be a number >= 0, got true",
+        ),
+        (
+            minimal(dataset={"name": "distorted_digits_rgb", "test_size": 1.5}),
+            "dataset.test_size: must be an integer >= 0, got 1.5",
+        ),
+        (
+            minimal(
+                dataset={"name": "distorted_digits", "train_size": 40, "validation_split": 0.1}
+            ),
+            "dataset.train_size: 40 images with validation_split 0.1 leave 4 to validate on and 36",
+        ),
+        (
+            minimal(dataset={"name": "cifar10", "difficulty": 0.5}),
+            "dataset.difficulty: only distorted_digits and distorted_digits_rgb take it, not c",
+        ),
+        (
+            minimal(dataset={"name": "distorted_digits", "path": "digits.npz"}),
+            "dataset.path: distorted_digits is made from scikit-learn's digits; it takes no path",
+        ),
         (minimal(epoch=3), "epoch: unknown field; known fields: name, dataset"),
         (
             minimal(params={"learning_rate": {"low": 1e-4, "high": 1e-1, "log": "yes"}}),

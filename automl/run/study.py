@@ -41,7 +41,7 @@ def space_fingerprint(spec: StudySpec) -> dict[str, Any]:
     picks the points tried, as Optuna's does."""
     return {
         "params": {p.name: repr(p.domain) for p in spec.params},
-        "dataset": repr(spec.dataset),
+        "dataset": spec.dataset.fingerprint(),
         "metric": spec.metric,
         "epochs": spec.epochs,
         "restore_best_weights": spec.restore_best_weights,

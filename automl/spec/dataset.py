@@ -3,10 +3,21 @@ DatasetSpec (whether its files exist and hold images is `automl.data`'s to check
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from automl.spec.problems import Problems, as_integer, as_number, choice, quoted, whole_number
-from automl.spec.schema import DATASET_OPTIONS, DATASETS, DatasetSpec
+from automl.spec.schema import (
+    DATASET_OPTIONS,
+    DATASETS,
+    GENERATED,
+    GENERATED_OPTIONS,
+    DatasetSpec,
+)
+
+# The validation split of a generated set needs an image of each of its 10 classes, and so do
+# the images left to train on.
+LEAST_PER_SPLIT = 10
 
 
 def parse_dataset(value: Any, problems: Problems) -> DatasetSpec:
@@ -28,6 +39,7 @@ def parse_dataset(value: Any, problems: Problems) -> DatasetSpec:
     image_size = _image_size(value, problems)
     split = _validation_split(value, problems)
     max_samples = whole_number(value, "max_samples", 2, None, problems, "dataset.max_samples")
+    difficulty, train_size, test_size = _generated(value, name, split, problems)
     return DatasetSpec(
         name=str(name),
         path=path,
@@ -36,6 +48,9 @@ def parse_dataset(value: Any, problems: Problems) -> DatasetSpec:
         color_mode=color_mode,
         validation_split=split,
         max_samples=max_samples,
+        difficulty=difficulty,
+        train_size=train_size,
+        test_size=test_size,
     )
 
 
@@ -48,7 +63,42 @@ def _dataset_path(value: dict[str, Any], name: str, problems: Problems) -> str |
         problems.add("dataset.path", f"required for dataset {name}")
     if name == "digits" and path is not None:
         problems.add("dataset.path", "digits comes with scikit-learn; it takes no path")
+    if name in GENERATED and path is not None:
+        problems.add("dataset.path", f"{name} is made from scikit-learn's digits; it takes no path")
     return path
+
+
+def _generated(
+    value: dict[str, Any], name: str, split: float, problems: Problems
+) -> tuple[float, int, int]:
+    """difficulty, train_size and test_size: options of the generated sets only."""
+    default = DatasetSpec()
+    if name not in GENERATED:
+        for key in GENERATED_OPTIONS:
+            if key in value:
+                problems.add(
+                    f"dataset.{key}", f"only {' and '.join(GENERATED)} take it, not {name}"
+                )
+        return default.difficulty, default.train_size, default.test_size
+    given = value.get("difficulty")
+    difficulty = default.difficulty if given is None else as_number(given)
+    if difficulty is None or not math.isfinite(difficulty) or difficulty < 0:
+        problems.add("dataset.difficulty", f"must be a number >= 0, got {quoted(given)}")
+        difficulty = default.difficulty
+    train = whole_number(
+        value, "train_size", 2 * LEAST_PER_SPLIT, default.train_size, problems, "dataset.train_size"
+    )
+    test = whole_number(value, "test_size", 0, default.test_size, problems, "dataset.test_size")
+    assert train is not None and test is not None  # both have a default
+    validation = int(round(train * split))
+    if min(validation, train - validation) < LEAST_PER_SPLIT:
+        problems.add(
+            "dataset.train_size",
+            f"{train} images with validation_split {split:g} leave {validation} to validate "
+            f"on and {train - validation} to train on; each needs {LEAST_PER_SPLIT} or more "
+            "(one per class)",
+        )
+    return difficulty, train, test
 
 
 def _label_mode(value: dict[str, Any], name: str, problems: Problems) -> str:

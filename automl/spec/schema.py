@@ -9,7 +9,7 @@ with their types. A file names entries of these tables and never code, and every
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 Scalar = float | int | bool | str
@@ -56,7 +56,10 @@ PARAMS: dict[str, ParamDef] = {
 }
 
 METRICS = ("val_accuracy", "val_loss", "accuracy", "loss")
-DATASETS = ("digits", "mnist", "fashion_mnist", "cifar10", "cifar100", "folder", "npz")
+# Data sets automl makes from scikit-learn's digits, and the options only they take.
+GENERATED = ("distorted_digits", "distorted_digits_rgb")
+GENERATED_OPTIONS = ("difficulty", "train_size", "test_size")
+DATASETS = ("digits", "mnist", "fashion_mnist", "cifar10", "cifar100", "folder", "npz", *GENERATED)
 
 # Options each sampler and pruner takes, with the type each must have.
 SAMPLERS: dict[str, dict[str, type | tuple[type, ...]]] = {
@@ -140,6 +143,7 @@ DATASET_OPTIONS = (
     "color_mode",
     "validation_split",
     "max_samples",
+    *GENERATED_OPTIONS,
 )
 
 
@@ -210,6 +214,19 @@ class DatasetSpec:
     color_mode: str | None = None
     validation_split: float = 0.2
     max_samples: int | None = None
+    difficulty: float = 1.0  # the generated sets' options (GENERATED_OPTIONS)
+    train_size: int = 60_000
+    test_size: int = 10_000
+
+    def fingerprint(self) -> str:
+        """The spec as the fingerprints of studies and checkpoints write it: its repr, less the
+        generated sets' options for a set that does not take them, so that a study stored
+        before those options existed still matches its file."""
+        if self.name in GENERATED:
+            return repr(self)
+        kept = [f for f in fields(self) if f.name not in GENERATED_OPTIONS]
+        shown = ", ".join(f"{f.name}={getattr(self, f.name)!r}" for f in kept)
+        return f"{type(self).__name__}({shown})"
 
 
 @dataclass(frozen=True)

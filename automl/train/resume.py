@@ -89,7 +89,7 @@ def checkpoint_facts(
         "hyperparameters": hp.as_dict(),
         "seed": seed,
         "space": {p.name: repr(p.domain) for p in spec.params},
-        "dataset": repr(spec.dataset),
+        "dataset": spec.dataset.fingerprint(),
         "split_seed": spec.seed or 0,
         "data": [data.x_train.shape, data.x_val.shape, data.num_classes, data.input_scale],
         "restore_best_weights": spec.restore_best_weights,

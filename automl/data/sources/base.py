@@ -6,6 +6,7 @@ the description of a data set keras.datasets downloads (its files, and where the
 from __future__ import annotations
 
 import itertools
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -140,6 +141,16 @@ def input_scale(x: np.ndarray) -> float:
 def channels(shape: tuple[int, ...]) -> int:
     """The channels of images of shape (N, H, W) (one) or (N, H, W, C)."""
     return shape[3] if len(shape) == 4 else 1
+
+
+# ------------------------------------------------------------------ caches
+
+
+def writable_home() -> Path:
+    """The home folder, or /tmp when it is read-only: where Keras falls back for its cache, and
+    automl for the data sets it generates."""
+    home = Path.home()
+    return home if os.access(home, os.W_OK) else Path("/tmp")
 
 
 # ------------------------------------------------------------------ Keras's data sets

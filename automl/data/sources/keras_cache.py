@@ -21,7 +21,7 @@ from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
 from automl.backend import load_keras
-from automl.data.sources.base import KerasSet, Source, Summary
+from automl.data.sources.base import KerasSet, Source, Summary, writable_home
 from automl.data.sources.cifar import Cifar
 from automl.data.sources.idx import Idx
 from automl.data.sources.npz import Npz
@@ -107,11 +107,8 @@ KERAS_SETS: dict[str, KerasSet] = {
 def keras_cache() -> Path:
     """Where keras.datasets keeps its downloads: $KERAS_HOME/datasets, else ~/.keras/datasets."""
     home = os.environ.get("KERAS_HOME")
-    if home is None:
-        base = Path.home()
-        # Keras falls back to /tmp when the home folder is read-only.
-        home = str((base if os.access(base, os.W_OK) else Path("/tmp")) / ".keras")
-    return Path(home).expanduser() / "datasets"
+    folder = Path(home).expanduser() if home is not None else writable_home() / ".keras"
+    return folder / "datasets"
 
 
 def _find(base: Path, keras_set: KerasSet) -> Path | None:

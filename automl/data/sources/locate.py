@@ -9,17 +9,20 @@ from pathlib import Path
 
 from automl.data.sources.base import Source
 from automl.data.sources.digits import Digits
+from automl.data.sources.distorted import Distorted
 from automl.data.sources.folder import Folder
 from automl.data.sources.keras_cache import KERAS_SETS, keras_source
 from automl.data.sources.npz import Npz
 from automl.errors import DataError
-from automl.spec.schema import DatasetSpec
+from automl.spec.schema import GENERATED, DatasetSpec
 
 
 def locate(spec: DatasetSpec, fetch: Callable[[str], None] | None) -> Source | None:
     """The source a spec names; None only for a Keras set that is not local and not fetched."""
     if spec.name == "digits":
         return Digits()
+    if spec.name in GENERATED:
+        return Distorted(spec)
     if spec.name == "npz":
         return Npz(Path(str(spec.path)).expanduser(), resized=spec.image_size is not None)
     if spec.name == "folder":
