@@ -3,7 +3,8 @@
 Digits (the default) is split the way automl splits it (automl.data.dataset.load_dataset with
 `max_samples`), and the images `max_samples` leaves out become a test set that only the
 benchmark sees. A Keras data set (mnist, fashion_mnist, cifar10, cifar100), read from the Keras
-cache and never downloaded, is split the same way (its training images, optionally a
+cache and never downloaded, or a generated one (distorted_digits, distorted_digits_rgb, at their
+default size and difficulty), is split the same way (its training images, optionally a
 `max_samples` subset) and keeps its own test split. Either way automl's own arm reads the same
 `dataset: {name: ..., max_samples: ...}` and trains on exactly the images the other tools train
 on, without a file to hand over.
@@ -18,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from automl.data.sources.keras_cache import KERAS_SETS
-from automl.spec.schema import DatasetSpec
+from automl.spec.schema import GENERATED, DatasetSpec
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -34,7 +35,7 @@ KEEP = 1438
 EPOCHS = 12  # the most epochs a trial trains (Hyperband's max resource)
 TRIALS = 30
 BATCH_SIZE = 64  # automl's default
-DATASETS = ("digits", *KERAS_SETS)
+DATASETS = ("digits", *KERAS_SETS, *GENERATED)
 
 
 @dataclass(frozen=True)
