@@ -44,6 +44,8 @@ SUITED: dict[str, Suited] = {
     "fashion_mnist": Suited(epochs=8, trials=20, depth=(1, 3), width=(16, 128)),
     "cifar10": Suited(epochs=15, trials=30, depth=(2, 4), width=(16, 128)),
     "cifar100": Suited(epochs=20, trials=30, depth=(2, 4), width=(32, 128)),
+    "distorted_digits": Suited(epochs=8, trials=20, depth=(1, 3), width=(16, 128)),
+    "distorted_digits_rgb": Suited(epochs=10, trials=20, depth=(1, 3), width=(16, 128)),
 }
 # A folder or an .npz file: its image size is unknown until it is loaded.
 ANY_IMAGES = Suited(epochs=10, trials=20, depth=(1, 4), width=(8, 128))
