@@ -14,8 +14,8 @@ from typing import Any
 
 import optuna
 
+from automl.run.recovery import superseded
 from automl.run.storage import open_storage
-from automl.run.study import superseded
 from tests.postgres import ENV, server_url
 
 REPO = Path(__file__).resolve().parents[1]

@@ -26,10 +26,11 @@ from automl.run.recovery import (
     requeue,
     requeue_stopped,
     stale_trial_ids,
+    superseded,
     this_worker,
 )
 from automl.run.storage import open_storage
-from automl.run.study import counted, superseded, work_left
+from automl.run.study import counted, work_left
 from tests.processes import GRID, environment
 
 # ---- Retrying the trials of dead workers, on a real journal ---------------------------

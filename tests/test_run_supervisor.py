@@ -13,7 +13,7 @@ import signal
 import pytest
 from mlflow import MlflowClient
 
-from automl.run.study import superseded
+from automl.run.recovery import superseded
 from automl.run.supervisor import run_study
 from automl.spec.reading import load_spec
 from tests.processes import (

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import socket
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import optuna
@@ -87,6 +87,14 @@ warnings.filterwarnings(
 def retry_history(trial: FrozenTrial) -> list[int]:
     """The numbers of the failed trials that `trial` retries, oldest first (Optuna's record)."""
     return RetryHeartbeatStaleTrialCallback.retry_history(trial)
+
+
+def superseded(trials: Sequence[FrozenTrial]) -> set[int]:
+    """Numbers of failed trials that a retry replaces."""
+    out: set[int] = set()
+    for t in trials:
+        out.update(retry_history(t))
+    return out
 
 
 def requeue(study: optuna.Study, failed: FrozenTrial, died: bool) -> bool:
@@ -208,7 +216,7 @@ def requeue_stopped(study: optuna.Study) -> list[FrozenTrial]:
     but was ended before it could queue it (Ray kills the workers of a killed driver). Call it
     under the study lock, as the worker queues its own: a trial is queued once."""
     trials = study.get_trials(deepcopy=False)
-    replaced = {n for t in trials for n in retry_history(t)}
+    replaced = superseded(trials)
     stopped = [
         t
         for t in trials

@@ -26,7 +26,7 @@ from automl.keys import (
     SPACE_ATTR,
     SPEC_ATTR,
 )
-from automl.run.recovery import retry_history
+from automl.run.recovery import superseded
 from automl.run.storage import open_storage
 from automl.search.factories import make_pruner, make_sampler
 from automl.search.grid import grid_size
@@ -108,14 +108,6 @@ def budget(spec: StudySpec, override: int | None = None) -> int:
         size = grid_size(spec)
         return size if total is None else min(total, size)
     return total if total is not None else 20
-
-
-def superseded(trials: Sequence[FrozenTrial]) -> set[int]:
-    """Numbers of failed trials that a retry replaces."""
-    out: set[int] = set()
-    for t in trials:
-        out.update(retry_history(t))
-    return out
 
 
 def counted(trials: Sequence[FrozenTrial]) -> int:

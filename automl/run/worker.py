@@ -24,10 +24,10 @@ from automl.errors import AutomlError
 from automl.keys import FAIL_REASON_ATTR, QUEUED_AGAIN, RAY_NODE_KEY, WORKER_ATTR
 from automl.run.devices import gpu_environment
 from automl.run.finalize import finalize_study
-from automl.run.recovery import WORKER_GRACE_SECONDS, requeue, this_worker
+from automl.run.recovery import WORKER_GRACE_SECONDS, requeue, superseded, this_worker
 from automl.run.signals import WorkerStop, follow_supervisor
 from automl.run.storage import StudyLock, open_storage
-from automl.run.study import needs_finalizing, superseded, work_left
+from automl.run.study import needs_finalizing, work_left
 from automl.run.worker_args import DONE, INTERRUPTED, RETIRED, USER_ERROR, WorkerArgs
 from automl.search.factories import make_pruner, make_sampler
 from automl.tracking.artifacts import artifact_dir

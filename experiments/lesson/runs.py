@@ -96,8 +96,8 @@ def load_trials(storage: Path, study: str) -> list[FrozenTrial]:
     """The study's trials as `automl` counts them: a retried trial once."""
     import optuna
 
+    from automl.run.recovery import superseded
     from automl.run.storage import open_storage
-    from automl.run.study import superseded
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     loaded = optuna.load_study(study_name=study, storage=open_storage(str(storage)))
