@@ -113,6 +113,7 @@ ARMS = ("automl", "automl-asha", "tune")
 
 
 def arm_automl(
+    arm: str,
     seed: int,
     address: str,
     storage: str,
@@ -120,7 +121,8 @@ def arm_automl(
     folder: Path,
     budget: dict[str, Any],
 ) -> dict[str, Any]:
-    """`automl run --ray ADDRESS --workers 2` on the shared study; what PostgreSQL holds after."""
+    """`automl run --ray ADDRESS --workers 2` on the shared study (`budget` may name its
+    pruner); what PostgreSQL holds after."""
     import optuna
 
     from automl.run.storage import open_storage
@@ -131,7 +133,7 @@ def arm_automl(
     study_path.write_text(yaml.safe_dump(spec, sort_keys=False), encoding="utf-8")
     command = [sys.executable, "-m", "automl", "run", str(study_path), "--ray", address]
     command += ["--workers", str(CPUS), "--storage", storage, "--tracking-uri", tracking]
-    seconds = timed(command, folder, "automl-asha" if "pruner" in budget else "automl")
+    seconds = timed(command, folder, arm)
     study = optuna.load_study(study_name=name, storage=open_storage(storage))
     done = study.get_trials(deepcopy=False)
     return {
@@ -161,8 +163,10 @@ def one_seed(
     folder.mkdir()
     asha = {**budget, "pruner": ASHA}
     arms = {
-        "automl": lambda: arm_automl(seed, address, storage, tracking, folder, budget),
-        "automl-asha": lambda: arm_automl(seed, address, storage, tracking, folder, asha),
+        "automl": lambda: arm_automl("automl", seed, address, storage, tracking, folder, budget),
+        "automl-asha": lambda: arm_automl(
+            "automl-asha", seed, address, storage, tracking, folder, asha
+        ),
         "tune": lambda: arm_tune(seed, address, folder, budget),
     }
     order = list(arms) if seed % 2 == 0 else list(arms)[::-1]
@@ -171,8 +175,6 @@ def one_seed(
         found[arm] = arms[arm]()
         found[arm]["load"] = round(os.getloadavg()[0], 1)
         print(f"seed {seed} {arm}: {found[arm]['seconds']:.0f} s", flush=True)
-    found["ratio"] = found["automl"]["seconds"] / found["tune"]["seconds"]
-    found["ratio_asha"] = found["automl-asha"]["seconds"] / found["tune"]["seconds"]
     return found
 
 
@@ -201,8 +203,8 @@ def table(rows: list[dict[str, Any]], seeds: list[int], budget: dict[str, int]) 
                 f"| {a['trials']} | {a['best_val']:.4f} | {a['load']} |"
             )
     lines.append("")
-    for arm, key in (("automl", "ratio"), ("automl-asha", "ratio_asha")):
-        ratios = [r[key] for r in rows if key in r]
+    for arm in ARMS[:-1]:
+        ratios = [r[arm]["seconds"] / r["tune"]["seconds"] for r in rows if arm in r]
         lines.append(
             f"{arm} ÷ Ray Tune wall, median [min–max] over the seeds: {stats.spread(ratios)}."
         )
