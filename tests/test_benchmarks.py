@@ -18,6 +18,7 @@ from automl.search.space import optuna_name
 from automl.spec.reading import load_spec
 from automl.spec.rules import parse
 from benchmarks import compare, parallel
+from benchmarks.compare import tables
 from benchmarks.harness import profiler, workload
 from benchmarks.harness.automl_cli import env_with_repo, write_study
 from tests.data_files import mnist_arrays, write_fashion
@@ -167,10 +168,36 @@ def test_grid_has_every_combination_once() -> None:
 
 
 def test_epochs_to_reach_counts_the_compute_spent_until_the_target_is_first_met() -> None:
-    points = compare.curve([(1, None), (12, 0.95), (3, None), (12, 0.99), (12, 0.98)])
-    assert points == [(1, float("-inf")), (13, 0.95), (16, 0.95), (28, 0.99), (40, 0.99)]
+    ended = [(1, None, 2.0), (12, 0.95, 5.0), (3, None, 6.0), (12, 0.99, 9.0), (12, 0.98, 12.0)]
+    points = compare.curve(ended)
+    assert [p[:2] for p in points] == [
+        (1, float("-inf")),
+        (13, 0.95),
+        (16, 0.95),
+        (28, 0.99),
+        (40, 0.99),
+    ]
     assert compare.epochs_to_reach([list(p) for p in points], 0.99) == 28
     assert compare.epochs_to_reach([list(p) for p in points], 0.995) is None
+    assert tables.seconds_to_reach([list(p) for p in points], 0.99) == 9.0
+    assert tables.best_by([list(p) for p in points], 8.0) == 0.95
+    assert tables.best_by([list(p) for p in points], 1.0) is None
+
+
+def test_the_race_table_scores_every_arm_at_the_weakest_best_and_the_quickest_wall() -> None:
+    Ended = list[tuple[int, float | None, float]]  # (epochs, value, clock) as each trial ended
+
+    def arm(name: str, seconds: float, curve: Ended) -> dict[str, Any]:
+        points = [list(p) for p in compare.curve(curve)]
+        best = max(p[1] for p in points)
+        return {"arm": name, "seed": 0, "seconds": seconds, "best_val": best, "curve": points}
+
+    fast = arm("automl", 10.0, [(3, 0.80, 4.0), (6, 0.86, 10.0)])
+    slow = arm("optuna", 30.0, [(6, 0.70, 12.0), (6, 0.84, 20.0), (6, 0.90, 30.0)])
+    shown = tables._race({"automl": [fast], "optuna": [slow]})
+    assert "| 0 | automl | 0.8600 | 10.0 | 10.0 | 0.8600 |" in shown
+    # The slower arm met automl's best (0.86) only with its last trial; at 10 s it had nothing.
+    assert "| 0 | optuna | 0.8600 | 30.0 | 10.0 | - |" in shown
 
 
 def test_the_all_busy_rate_leaves_out_the_start_and_the_end_where_a_worker_idles() -> None:

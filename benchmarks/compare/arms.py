@@ -87,7 +87,11 @@ def arm_automl(
         "shutdown_seconds": run.started + run.seconds - max(end_time(t) for t in run.trials),
         "curve": curve(
             [
-                (len(t.intermediate_values), t.value if t.state.name == "COMPLETE" else None)
+                (
+                    len(t.intermediate_values),
+                    t.value if t.state.name == "COMPLETE" else None,
+                    end_time(t) - run.started,
+                )
                 for t in done
             ]
         ),
@@ -158,7 +162,12 @@ def arm_optuna(seed: int, data: Data, trials: int, epochs: int) -> dict[str, Any
             min_resource=1, max_resource=epochs, reduction_factor=3
         ),
     )
-    study.optimize(objective, n_trials=trials)
+    ended: dict[int, float] = {}  # trial number -> the arm's clock as the trial ended
+
+    def clock(_: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+        ended[trial.number] = since_process_start() - scoring
+
+    study.optimize(objective, n_trials=trials, callbacks=[clock])
     seconds = since_process_start() - scoring
     done = study.get_trials(deepcopy=False)
     return {
@@ -169,7 +178,11 @@ def arm_optuna(seed: int, data: Data, trials: int, epochs: int) -> dict[str, Any
         "trials": len(done),
         "curve": curve(
             [
-                (len(t.intermediate_values), t.value if t.state.name == "COMPLETE" else None)
+                (
+                    len(t.intermediate_values),
+                    t.value if t.state.name == "COMPLETE" else None,
+                    ended[t.number],
+                )
                 for t in done
             ]
         ),
@@ -221,7 +234,7 @@ def arm_grid(seed: int, data: Data, trials: int, epochs: int) -> dict[str, Any]:
             callbacks=[best_epoch(epochs)],
         )
         val = max(fitted.val_accuracy)
-        runs.append((len(fitted.val_accuracy), val))
+        runs.append((len(fitted.val_accuracy), val, since_process_start() - scoring))
         if val > best:
             t0 = time.perf_counter()
             best, test = val, workload.test_accuracy(fitted.model, data)
@@ -231,7 +244,7 @@ def arm_grid(seed: int, data: Data, trials: int, epochs: int) -> dict[str, Any]:
         "seconds": seconds,
         "best_val": best,
         "test_acc": test,
-        "epochs": sum(n for n, _ in runs),
+        "epochs": sum(n for n, _, _ in runs),
         "trials": len(runs),
         "curve": curve(runs),
     }

@@ -20,6 +20,7 @@ def arm(kind: str) -> Callable[[int, Data, int, int], dict[str, Any]]:
         import keras_tuner as kt
 
         fits: list[int] = []  # epochs trained by each fit KerasTuner made, in order
+        ended: list[float] = []  # the arm's clock as each fit ended
 
         class Counter(keras.callbacks.Callback):
             def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
@@ -27,6 +28,9 @@ def arm(kind: str) -> Callable[[int, Data, int, int], dict[str, Any]]:
 
             def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
                 fits[-1] += 1
+
+            def on_train_end(self, logs: dict[str, Any] | None = None) -> None:
+                ended.append(since_process_start())
 
         class CNN(kt.HyperModel):
             def build(self, hp: kt.HyperParameters) -> keras.Model:
@@ -81,7 +85,7 @@ def arm(kind: str) -> Callable[[int, Data, int, int], dict[str, Any]]:
             "test_acc": test,
             "epochs": sum(fits),
             "trials": len(ran),
-            "curve": curve([(n, t.score) for n, t in zip(fits, ran, strict=False)]),
+            "curve": curve([(n, t.score, e) for n, t, e in zip(fits, ran, ended, strict=False)]),
         }
 
     return arm

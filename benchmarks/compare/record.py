@@ -13,12 +13,13 @@ def since_process_start() -> float:
     return time.time() - psutil.Process().create_time()
 
 
-def curve(runs: Sequence[tuple[int, float | None]]) -> list[tuple[int, float]]:
-    """(epochs trained so far, best value so far) after each trial, in the order they ran."""
+def curve(runs: Sequence[tuple[int, float | None, float]]) -> list[tuple[int, float, float]]:
+    """(epochs trained so far, best value so far, seconds on the arm's clock) after each trial,
+    given (epochs, value or None, seconds on the clock as it ended) in the order they ended."""
     points, epochs, best = [], 0, float("-inf")
-    for trial_epochs, value in runs:
+    for trial_epochs, value, seconds in runs:
         epochs += trial_epochs
         if value is not None:
             best = max(best, value)
-        points.append((epochs, best))
+        points.append((epochs, best, seconds))
     return points

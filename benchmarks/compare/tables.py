@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -14,10 +15,24 @@ TEST_IMAGES = "the held-out test images"
 
 
 def epochs_to_reach(points: list[list[float]], target: float) -> int | None:
-    for epochs, best in points:
+    for epochs, best, *_ in points:
         if best >= target - 1e-9:
             return int(epochs)
     return None
+
+
+def seconds_to_reach(points: list[list[float]], target: float) -> float | None:
+    """The arm's clock as its best value first met `target` (None: never, or no clock kept)."""
+    for point in points:
+        if len(point) > 2 and point[1] >= target - 1e-9:
+            return float(point[2])
+    return None
+
+
+def best_by(points: list[list[float]], seconds: float) -> float | None:
+    """The best value the arm had found by `seconds` on its clock (None: nothing yet)."""
+    found = [p[1] for p in points if len(p) > 2 and p[2] <= seconds + 1e-9 and p[1] > -math.inf]
+    return max(found) if found else None
 
 
 def table(records: Sequence[dict[str, Any]]) -> str:
@@ -62,7 +77,8 @@ def _dataset_table(records: Sequence[dict[str, Any]]) -> str:
             f"| {spread([r['test_acc'] for r in rs], '.4f')} "
             f"| {spread([r['load'] for r in rs], '.1f')} |"
         )
-    return "\n".join([*lines, "", _ratios(by_arm), "", _grid_match(by_arm)]).rstrip()
+    parts = [*lines, "", _ratios(by_arm), "", _race(by_arm), "", _grid_match(by_arm)]
+    return "\n".join(parts).rstrip()
 
 
 def _ratios(by_arm: dict[str, list[dict[str, Any]]]) -> str:
@@ -89,6 +105,41 @@ def _ratios(by_arm: dict[str, list[dict[str, Any]]]) -> str:
             cells.append(f"{median([v for _, v in pairs]):.2f} ({shown})" if pairs else "-")
         lines.append(f"| {arm} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+def _race(by_arm: dict[str, list[dict[str, Any]]]) -> str:
+    """Seed by seed, on each arm's own clock: how long it took to find a model as good as the
+    weakest arm's best (a target every arm meets), and the best it had when the quickest arm
+    had ended (the same wall for every arm)."""
+    seeds = sorted({r["seed"] for rs in by_arm.values() for r in rs})
+    rows = []
+    for seed in seeds:
+        ran = {a: r for a, rs in by_arm.items() for r in rs if r["seed"] == seed}
+        if len(ran) < 2 or any(len(r["curve"][0]) < 3 for r in ran.values() if r["curve"]):
+            continue  # a record from before the arms kept their clocks
+        target = min(r["best_val"] for r in ran.values())
+        wall = min(r["seconds"] for r in ran.values())
+        for arm, r in ran.items():
+            reached = seconds_to_reach(r["curve"], target)
+            best = best_by(r["curve"], wall)
+            rows.append(
+                f"| {seed} | {arm} | {target:.4f} | "
+                + (f"{reached:.1f}" if reached is not None else "not reached")
+                + f" | {wall:.1f} | "
+                + (f"{best:.4f}" if best is not None else "-")
+                + " |"
+            )
+    if not rows:
+        return ""
+    head = [
+        "Seed by seed: seconds to a best val acc as good as the weakest arm's best (the target), "
+        "and the best val acc each arm had found when the quickest arm had ended (the wall), "
+        "each on its own clock:",
+        "",
+        "| seed | arm | target | s to target | wall s | best val acc at that wall |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    return "\n".join([*head, *rows])
 
 
 def _grid_match(by_arm: dict[str, list[dict[str, Any]]]) -> str:
