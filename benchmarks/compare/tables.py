@@ -77,7 +77,8 @@ def _dataset_table(records: Sequence[dict[str, Any]]) -> str:
             f"| {spread([r['test_acc'] for r in rs], '.4f')} "
             f"| {spread([r['load'] for r in rs], '.1f')} |"
         )
-    parts = [*lines, "", _ratios(by_arm), "", _race(by_arm), "", _grid_match(by_arm)]
+    parts = [*lines, "", _ratios(by_arm), "", _parts(by_arm), "", _race(by_arm), ""]
+    parts.append(_grid_match(by_arm))
     return "\n".join(parts).rstrip()
 
 
@@ -104,6 +105,29 @@ def _ratios(by_arm: dict[str, list[dict[str, Any]]]) -> str:
             shown = ", ".join(f"{s}: {v:.2f}" for s, v in pairs)
             cells.append(f"{median([v for _, v in pairs]):.2f} ({shown})" if pairs else "-")
         lines.append(f"| {arm} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def _parts(by_arm: dict[str, list[dict[str, Any]]]) -> str:
+    """Each automl arm's wall ratio to the Optuna script taken apart, seed by seed: the epochs
+    it trained over the script's, and its seconds per epoch (fixed costs spread over them)."""
+    if "optuna" not in by_arm:
+        return ""
+    script = {r["seed"]: r for r in by_arm["optuna"]}
+    lines = [
+        "Each automl arm against the Optuna script, seed by seed (seed: epochs ratio × seconds "
+        "per epoch ratio = wall ratio):",
+        "",
+        "| arm | epochs × s / epoch = wall |",
+        "| --- | --- |",
+    ]
+    for arm in (a for a in AUTOML_ARMS if a in by_arm):
+        cells = []
+        for r in (r for r in by_arm[arm] if r["seed"] in script):
+            o = script[r["seed"]]
+            epochs, wall = r["epochs"] / o["epochs"], r["seconds"] / o["seconds"]
+            cells.append(f"{r['seed']}: {epochs:.2f} × {wall / epochs:.2f} = {wall:.2f}")
+        lines.append(f"| {arm} | {'; '.join(cells)} |")
     return "\n".join(lines)
 
 
