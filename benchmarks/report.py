@@ -25,7 +25,8 @@ FAIR = {
 How the arms are made comparable:
 
 - **Same work**: every arm searches the same space (learning rate, β1, L2, depth, width, batch
-  norm) on the same split of the same data for a seed, 30 trials of at most 12 epochs, and
+  norm) on the same split of the same data for a seed, with the same budget of trials and epochs
+  (the record's command says it: 30 trials of at most 12 epochs unless it says otherwise), and
   builds its networks with automl's model builder, so the networks are identical.
 - **Same scoring rule**: every arm scores a trial by its best epoch and tests that epoch's
   model: automl by `restore_best_weights` (its default), KerasTuner by its own rule, the Optuna
@@ -44,7 +45,15 @@ How the arms are made comparable:
   the registry and the test score on); the script keeps everything in memory and tracks nothing.
   automl updates Adam with TensorFlow's fused kernel; the script and KerasTuner use Keras's Adam.
 - Test accuracy is on the same held-out images for every arm (for digits: the 359 images
-  automl's split leaves out, a stratified 20%, seen only by the benchmark).""",
+  automl's split leaves out, a stratified 20%, seen only by the benchmark; for a generated set:
+  its own test split, made from digits images none of its training images came from).
+- **Time to quality**: every arm keeps its clock as each trial ends, so its best validation
+  accuracy is known at every moment of its run. Seed by seed, the target is the weakest arm's
+  best (every arm reaches it) and the wall is the quickest arm's (every arm ran that long).
+- **A wall ratio taken apart**: the epochs an arm trained over the script's, times its seconds
+  per epoch (whole command over epochs) over the script's. The first is where the search led
+  each run (the same sampler seed, but the two runs' values differ from the first trial on, so
+  their paths part); the second is what each epoch and the fixed costs cost.""",
     "parallel": """\
 Every run trains the same queued configurations without pruning, so only the number of
 workers changes; each ratio is taken within a round (the same machine at the same moment).""",

@@ -69,6 +69,22 @@ def test_a_keras_data_set_is_automls_split_of_its_training_images_tested_on_its_
     assert np.array_equal(seen.x_val, data.x_val) and np.array_equal(seen.y_val, data.y_val)
 
 
+def test_a_generated_set_is_made_at_the_benchmarks_size_and_automl_trains_on_the_same_images(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AUTOML_DATA_CACHE", str(tmp_path / "cache"))
+    data = workload.load(2, workload.dataset_spec("distorted_digits", max_samples=300))
+    # 300 images to search on, the validation split among them; its own 2,000 test images.
+    assert (len(data.y_train), len(data.y_val), len(data.y_test)) == (240, 60, 2000)
+    assert data.input_shape == (28, 28, 1)
+
+    spec = load_spec(write_study(compare.automl_study(2, data, trials=2, epochs=1), tmp_path))
+    load_dataset.cache_clear()  # automl reads the cache afresh, as its worker does
+    seen = load_dataset(spec.dataset, spec.seed or 0)
+    assert np.array_equal(seen.x_train, data.x_train) and np.array_equal(seen.y_train, data.y_train)
+    assert np.array_equal(seen.x_val, data.x_val) and np.array_equal(seen.x_test, data.x_test)
+
+
 def test_a_data_set_missing_from_the_keras_cache_stops_compare_with_one_line(
     keras_home: Path, tmp_path: Path
 ) -> None:
