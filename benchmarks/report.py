@@ -53,7 +53,9 @@ How the arms are made comparable:
 - **A wall ratio taken apart**: the epochs an arm trained over the script's, times its seconds
   per epoch (whole command over epochs) over the script's. The first is where the search led
   each run (the same sampler seed, but the two runs' values differ from the first trial on, so
-  their paths part); the second is what each epoch and the fixed costs cost.""",
+  their paths part); the second is what each epoch and the fixed costs cost. Two measurements
+  of the same ratio, here or by another script timed the same way, differ mostly in the first:
+  how many epochs the search happened to train, which three seeds do not average out.""",
     "parallel": """\
 Every run trains the same queued configurations without pruning, so only the number of
 workers changes; each ratio is taken within a round (the same machine at the same moment).""",
