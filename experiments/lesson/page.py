@@ -66,7 +66,7 @@ def _header(s: dict[str, Any]) -> list[str]:
         + f"; {s['duration_s'] / 60:.1f} minutes in all"
         + ".",
         f"- Two best values closer than {TIE} count as equal (about 2 of digits' 360 validation "
-        "images). Medians over seeds, [min–max] the spread.",
+        "images; a 200th of any set's). Medians over seeds, [min–max] the spread.",
     ]
     if s.get("note"):
         lines.append(f"- **{s['note']}**")
