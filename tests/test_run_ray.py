@@ -221,7 +221,10 @@ def test_a_killed_driver_takes_its_ray_workers_along_and_the_next_run_retries(
     after = next(t for t in all_trials if t.number == killed.number)
     assert after.state.name == "FAIL"
     reason = after.user_attrs["fail_reason"]
-    assert reason == "stopped: its automl run process ended; queued again for the next run"
+    # The worker marks it as it stops; where Ray ends the worker first, the next run's heartbeat
+    # check does. Either way it is retried once with the same parameters.
+    stopped = "stopped: its automl run process ended; queued again for the next run"
+    assert reason == stopped or reason.startswith("no heartbeat"), reason
     (retry,) = [t for t in all_trials if killed.number in t.system_attrs.get("retry_history", [])]
     assert retry.params == killed.params and retry.state.name == "COMPLETE"
 
