@@ -22,16 +22,16 @@ def epochs_to_reach(points: list[list[float]], target: float) -> int | None:
 
 
 def seconds_to_reach(points: list[list[float]], target: float) -> float | None:
-    """The arm's clock as its best value first met `target` (None: never, or no clock kept)."""
+    """The arm's clock as its best value first met `target` (None: never)."""
     for point in points:
-        if len(point) > 2 and point[1] >= target - 1e-9:
+        if point[1] >= target - 1e-9:
             return float(point[2])
     return None
 
 
 def best_by(points: list[list[float]], seconds: float) -> float | None:
     """The best value the arm had found by `seconds` on its clock (None: nothing yet)."""
-    found = [p[1] for p in points if len(p) > 2 and p[2] <= seconds + 1e-9 and p[1] > -math.inf]
+    found = [p[1] for p in points if p[2] <= seconds + 1e-9 and p[1] > -math.inf]
     return max(found) if found else None
 
 
