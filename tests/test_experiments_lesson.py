@@ -128,6 +128,18 @@ def test_compare_pairs_seeds_and_calls_gains_within_the_tie_no_difference() -> N
     assert (same.ties, same.verdict) == (2, "no difference")
 
 
+def test_a_comparison_tests_its_gains_and_calls_only_a_steady_gain_significant() -> None:
+    steady = compare([0.80, 0.82, 0.85], [0.70, 0.75, 0.74])
+    assert steady.p_value is not None and steady.p_value < 0.05
+    assert steady.show().endswith("(significant at 0.05)")
+    noisy = compare([0.80, 0.70, 0.90], [0.70, 0.75, 0.84])
+    assert noisy.verdict == "agrees" and noisy.p_value is not None and noisy.p_value > 0.3
+    assert noisy.show().endswith("(not significant at 0.05)")
+    assert compare([0.9], [0.8]).show().endswith("too few seeds for a test")
+    same = compare([0.9, 0.8], [0.8, 0.7])  # one gain in every seed: nothing for a t-test
+    assert same.show().endswith("the same gain in every seed, so no t-test")
+
+
 def test_step_effects_average_each_beta_step_over_the_other_beta() -> None:
     values = {0.9: 0.95, 0.9005: 0.94, 0.999: 0.90, 0.9995: 0.80}
     made = [
@@ -378,6 +390,64 @@ def test_render_without_a_record_says_so_in_one_line(tmp_path: Path) -> None:
     missing = tmp_path / "lesson" / "results.json"
     assert done.stderr == f"error: no {missing} to render; run without --render first\n"
     assert not (tmp_path / "lesson-findings.md").exists()
+
+
+def _lesson(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "experiments.lesson", *args],
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+    )
+
+
+def _record_file(path: Path, claims: list[int], command: str, **settings: Any) -> Path:
+    record = {
+        "settings": {
+            "command": command,
+            "commit": f"c{claims[0]}",
+            "dataset": "digits",
+            "seeds": [0, 1],
+            "claims": claims,
+            "sets": [],
+            "date": "2026-11-27",
+            "duration_s": 60.0 * len(claims),
+            "machine": "test",
+            "steps_per_trial": 138,
+            **settings,
+        },
+        "runs": [r for r in _runs(0.03) if r["claim"] in claims],
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(record), encoding="utf-8")
+    return path
+
+
+def test_merge_joins_two_runs_claims_and_the_page_names_both(tmp_path: Path) -> None:
+    page_record = _record_file(tmp_path / "lesson" / "results.json", [2, 3], "first")
+    other = _record_file(tmp_path / "other.json", [1, 3, 4], "second")
+    done = _lesson("--merge", str(other), "--out", str(tmp_path))
+    assert done.returncode == 0, done.stderr
+    merged = json.loads(page_record.read_text(encoding="utf-8"))
+    runs = {(r["claim"], r["arm"], r["seed"]) for r in merged["runs"]}
+    assert runs == {(r["claim"], r["arm"], r["seed"]) for r in _runs(0.03)}  # claim 3 once
+    assert [p["claims"] for p in merged["settings"]["parts"]] == [[2, 3], [1, 3, 4]]
+    assert merged["settings"]["duration_s"] == 300.0
+    text = (tmp_path / "lesson-findings.md").read_text(encoding="utf-8")
+    assert "- Made in 2 runs:\n" in text
+    assert "    - claims 2, 3: `first` (commit c2; 2026-11-27; test; 2.0 minutes)\n" in text
+    assert "    - claims 1, 3, 4: `second` (commit c1; 2026-11-27; test; 3.0 minutes)\n" in text
+    assert text.count("\n## ") == 5  # the four claims and Reproduce
+
+
+def test_merge_refuses_a_run_of_other_seeds_and_changes_nothing(tmp_path: Path) -> None:
+    page_record = _record_file(tmp_path / "lesson" / "results.json", [2], "first")
+    before = page_record.read_text(encoding="utf-8")
+    other = _record_file(tmp_path / "other.json", [1], "second", seeds=[0, 1, 2])
+    done = _lesson("--merge", str(other), "--out", str(tmp_path))
+    assert done.returncode == 2
+    assert done.stdout.strip() == (f"error: --merge: {other} differs from {page_record} in seeds")
+    assert page_record.read_text(encoding="utf-8") == before
 
 
 # ---------------------------------------------------------------------------- for real

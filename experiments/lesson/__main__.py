@@ -37,7 +37,7 @@ from experiments.lesson.environment import (
     machine,
     steps_per_trial,
 )
-from experiments.lesson.page import PROGRAM, render
+from experiments.lesson.page import PROGRAM, parts_of, render
 from experiments.lesson.runs import ArmRun, run_arms
 from experiments.lesson.stats import ClaimResult
 
@@ -76,6 +76,14 @@ def parser() -> argparse.ArgumentParser:
         action="store_true",
         help="only rewrite the page and plots from the recorded results.json",
     )
+    p.add_argument(
+        "--merge",
+        type=Path,
+        default=None,
+        metavar="RESULTS_JSON",
+        help="take the claims another run recorded (same data set, seeds and overrides) into "
+        "the page's results.json, in place of its own runs of those claims, then render",
+    )
     return p
 
 
@@ -85,6 +93,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     page = args.out / f"lesson-findings{tag}.md"
     plots = args.out / "lesson" / args.dataset if tag else args.out / "lesson"
     data_file = plots / "results.json"
+    if args.merge is not None:
+        return _merge_recorded(args.merge, data_file, page, plots)
     if args.render:
         return _render_recorded(data_file, page, plots)
     sets = _sets(args)
@@ -128,6 +138,34 @@ def _render_recorded(data_file: Path, page: Path, plots: Path) -> int:
         print(f"error: no {data_file} to render; run without --render first", file=sys.stderr)
         return 2
     results = json.loads(data_file.read_text(encoding="utf-8"))
+    _report(render(results, page, plots), page)
+    return 0
+
+
+def _merge_recorded(other: Path, data_file: Path, page: Path, plots: Path) -> int:
+    """`other`'s runs in place of the record's runs of the same claims; each part's command,
+    commit, date and machine kept in `settings["parts"]`."""
+    for path in (other, data_file):
+        if not path.is_file():
+            print(f"error: no {path} to merge", file=sys.stderr)
+            return 2
+    old, new = (json.loads(p.read_text(encoding="utf-8")) for p in (data_file, other))
+    differ = [k for k in ("dataset", "seeds", "sets") if old["settings"][k] != new["settings"][k]]
+    if differ:
+        print(f"error: --merge: {other} differs from {data_file} in {', '.join(differ)}")
+        return 2
+    claims = set(new["settings"]["claims"])
+    runs = [r for r in old["runs"] if r["claim"] not in claims] + new["runs"]
+    parts = [p for p in parts_of(old["settings"]) if set(p["claims"]) - claims]
+    parts.append(parts_of(new["settings"])[-1])
+    settings = {
+        **new["settings"],
+        "claims": sorted({r["claim"] for r in runs}),
+        "duration_s": sum(p["duration_s"] for p in parts),
+        "parts": parts,
+    }
+    results = {"settings": settings, "runs": runs}
+    data_file.write_text(json.dumps(results, indent=1) + "\n", encoding="utf-8")
     _report(render(results, page, plots), page)
     return 0
 

@@ -8,6 +8,7 @@ batch-normalization view, so the page and the report say the same about the same
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
@@ -15,7 +16,16 @@ from typing import TYPE_CHECKING
 
 from experiments.lesson.plots import plot_claim3_curves, plot_claim3_learning_rates
 from experiments.lesson.runs import ArmRun, runs_of
-from experiments.lesson.stats import ClaimResult, counts, majority, per_seed, shown, shown_g, spread
+from experiments.lesson.stats import (
+    ClaimResult,
+    counts,
+    majority,
+    paired,
+    per_seed,
+    shown,
+    shown_g,
+    spread,
+)
 
 if TYPE_CHECKING:
     from automl.report.batch_norm import BatchNormFindings
@@ -61,6 +71,7 @@ def claim3(runs: Sequence[ArmRun], plots: Path) -> ClaimResult | None:
         f"- Higher learning rates: {counts(higher)} of {n} seeds.",
         f"- Faster convergence (fewest epochs to the target; the median breaks a tie): "
         f"{counts(faster)} of {n} seeds.",
+        *_tests(found),
         "",
         "What `automl report` says about each of these studies (the same function, the same "
         "words):",
@@ -87,6 +98,23 @@ def _row(found: dict[int, BatchNormFindings], bn: bool) -> str:
         f"{per_seed(st.max_tolerated_lr for st in stats)} | "
         f"{shown(best)} | {shown_g(fewest, 'never')} | {shown_g(med)} |"
     )
+
+
+def _tests(found: dict[int, BatchNormFindings]) -> list[str]:
+    """With BN minus without, seed by seed, each tested: the highest learning rate that still
+    trains (in decades) and the fewest epochs to the target (where both reached it)."""
+
+    def gain(s: int, key: str) -> float | None:
+        a, b = getattr(found[s].with_bn, key), getattr(found[s].without_bn, key)
+        if a is None or b is None:
+            return None
+        return math.log10(a / b) if key == "max_tolerated_lr" else float(a - b)
+
+    return [
+        "- With BN minus without, seed by seed: highest learning rate that still trains "
+        f"(decades) {paired(gain(s, 'max_tolerated_lr') for s in found)}; fewest epochs to the "
+        f"target {paired(gain(s, 'fewest_epochs') for s in found)}.",
+    ]
 
 
 def _words(higher: Counter[str], faster: Counter[str], n: int) -> str:

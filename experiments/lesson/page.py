@@ -42,13 +42,37 @@ def render(results: dict[str, Any], page: Path, plots: Path) -> list[ClaimResult
     return claims
 
 
-def made_by(settings: dict[str, Any]) -> str:
-    """The command that made the record."""
-    return str(settings["command"])
+PART_KEYS = ("claims", "command", "commit", "date", "duration_s", "machine")
+
+
+def parts_of(settings: dict[str, Any]) -> list[dict[str, Any]]:
+    """The runs a record was made from, each with its claims, command, commit, date, minutes
+    and machine: one unless `--merge` joined several."""
+    if "parts" in settings:
+        return list(settings["parts"])
+    return [{k: settings.get(k) for k in PART_KEYS}]
+
+
+def _made(parts: list[dict[str, Any]]) -> list[str]:
+    """The header's lines on who made the record."""
+
+    def where(p: dict[str, Any]) -> str:
+        commit = f"commit {p['commit']}" if p.get("commit") else "commit not recorded"
+        return f"{commit}; {p['date']}; {p['machine']}"
+
+    if len(parts) == 1:
+        return [f"- Made by: `{parts[0]['command']}`", f"- Code, date, machine: {where(parts[0])}."]
+    lines = [f"- Made in {len(parts)} runs:"]
+    for p in parts:
+        claims = ", ".join(map(str, p["claims"]))
+        lines.append(
+            f"    - claims {claims}: `{p['command']}` ({where(p)}; "
+            f"{p['duration_s'] / 60:.1f} minutes)"
+        )
+    return lines
 
 
 def _header(s: dict[str, Any]) -> list[str]:
-    commit = f"commit {s['commit']}" if s.get("commit") else "commit not recorded"
     lines = [
         f"# The lesson's claims, measured ({s['dataset']})",
         "",
@@ -59,8 +83,7 @@ def _header(s: dict[str, Any]) -> list[str]:
         "the Optuna storage. Every number below comes from that run; the verdicts are computed "
         "from the numbers by `experiments/lesson/`, not written by hand.",
         "",
-        f"- Made by: `{made_by(s)}`",
-        f"- Code, date, machine: {commit}; {s['date']}; {s['machine']}.",
+        *_made(parts_of(s)),
         f"- Data: {s['dataset']}; seeds {', '.join(map(str, s['seeds']))}"
         + (f"; overrides {', '.join(s['sets'])}" if s["sets"] else "")
         + f"; {s['duration_s'] / 60:.1f} minutes in all"

@@ -79,13 +79,56 @@ class Comparison:
     losses: int
     median_gain: float  # the lesson's choice minus the other, median over seeds
     verdict: str  # agrees | disagrees | no difference
+    p_value: float | None = None  # a paired t-test's, two-sided (see paired_p)
 
     def show(self) -> str:
         return (
             f"{self.verdict}: better in {self.wins}, equal (within {TIE}) in {self.ties}, worse "
             f"in {self.losses} of {self.wins + self.ties + self.losses} seeds; median gain "
-            f"{self.median_gain:+.4f}"
+            f"{self.median_gain:+.4f}; {self.significance()}"
         )
+
+    def significance(self) -> str:
+        return significance(self.p_value)
+
+
+# The significance level of the paired tests: with three seeds only a gain that is large and
+# steady from seed to seed clears it.
+ALPHA = 0.05
+
+
+def significance(p: float | None) -> str:
+    """A paired t-test's p, and whether it clears ALPHA (NaN: every seed gave the same gain)."""
+    if p is None:
+        return "too few seeds for a test"
+    if math.isnan(p):
+        return "the same gain in every seed, so no t-test"
+    word = "significant" if p < ALPHA else "not significant"
+    return f"paired t-test p = {p:.2g} ({word} at {ALPHA})"
+
+
+def paired(gains: Iterable[float | None], fmt: str = "+.3g") -> str:
+    """Gains seed by seed: their median and a paired t-test of them (missing seeds left out)."""
+    xs = [g for g in gains if g is not None and math.isfinite(g)]
+    if not xs:
+        return "not measured"
+    tested = significance(paired_p(xs))
+    return f"median {statistics.median(xs):{fmt}} over {len(xs)} seeds; {tested}"
+
+
+def paired_p(gains: Sequence[float]) -> float | None:
+    """Two-sided p of a paired t-test that the mean gain is zero; None below two gains. Gains
+    without spread give 1 when they are all zero, NaN (no test) when they are not."""
+    if len(gains) < 2:
+        return None
+    sd = statistics.stdev(gains)
+    mean = statistics.fmean(gains)
+    if sd < 1e-9:  # the same gain up to rounding
+        return 1.0 if abs(mean) < 1e-9 else math.nan
+    from scipy import stats as scipy_stats
+
+    t = mean / (sd / math.sqrt(len(gains)))
+    return float(2 * scipy_stats.t.sf(abs(t), len(gains) - 1))
 
 
 def compare(lesson: Sequence[float | None], other: Sequence[float | None]) -> Comparison:
@@ -101,7 +144,7 @@ def compare(lesson: Sequence[float | None], other: Sequence[float | None]) -> Co
         verdict = "disagrees"
     else:
         verdict = "no difference"
-    return Comparison(wins, len(gains) - wins - losses, losses, median, verdict)
+    return Comparison(wins, len(gains) - wins - losses, losses, median, verdict, paired_p(gains))
 
 
 def compare_best(
