@@ -88,6 +88,7 @@ SECTIONS = (
     "overhead",
     "fixed_cost",
     "memory",
+    "pipeline",
     "checkpoint",
     "coordination",
     "ray_peer",
