@@ -450,6 +450,27 @@ def test_merge_refuses_a_run_of_other_seeds_and_changes_nothing(tmp_path: Path) 
     assert page_record.read_text(encoding="utf-8") == before
 
 
+def test_the_digits_page_sets_each_claims_verdict_beside_the_other_data_sets(
+    tmp_path: Path,
+) -> None:
+    _record_file(tmp_path / "lesson" / "results.json", [1, 2, 3, 4], "digits run")
+    other = tmp_path / "lesson" / "distorted_digits" / "results.json"
+    _record_file(other, [1], "distorted run", dataset="distorted_digits", sets=["dataset.x=1"])
+    done = _lesson("--render", "--out", str(tmp_path))
+    assert done.returncode == 0, done.stderr
+    text = (tmp_path / "lesson-findings.md").read_text(encoding="utf-8")
+    section = text[text.index("## On a larger workload") : text.index("## Reproduce")]
+    assert "- [distorted_digits](lesson-findings-distorted_digits.md): claims 1, seeds 0, 1" in (
+        section
+    )
+    assert "| claim | digits | distorted_digits |" in section
+    rows = [line for line in section.splitlines() if line.startswith("| 1. ")]
+    (row,) = rows  # one verdict from each record, both computed from its runs
+    assert row.count("agrees: linear put") == 2
+    assert "| 2. β near 1" in section and section.count("| not measured |") == 3
+    assert not list((tmp_path / "lesson" / "distorted_digits").glob("*.png"))  # its page's
+
+
 # ---------------------------------------------------------------------------- for real
 
 

@@ -13,14 +13,15 @@ from experiments.lesson.claim3 import claim3
 from experiments.lesson.claim4 import claim4
 from experiments.lesson.runs import ArmRun
 from experiments.lesson.stats import TIE, ClaimResult
+from experiments.lesson.workloads import section
 
 PROGRAM = "python -m experiments.lesson"
 
 
-def render(results: dict[str, Any], page: Path, plots: Path) -> list[ClaimResult]:
-    """Write the page and its figures from a record; the claims it could judge."""
+def judge(results: dict[str, Any], plots: Path) -> list[ClaimResult]:
+    """The claims a record's runs can judge, their figures written to `plots`."""
     runs = [ArmRun(**r) for r in results["runs"]]
-    claims = [
+    return [
         c
         for c in (
             claim1(runs, plots),
@@ -30,12 +31,20 @@ def render(results: dict[str, Any], page: Path, plots: Path) -> list[ClaimResult
         )
         if c is not None
     ]
+
+
+def render(results: dict[str, Any], page: Path, plots: Path) -> list[ClaimResult]:
+    """Write the page and its figures from a record; the claims it could judge. The digits
+    page also judges the other data sets' records (workloads.section)."""
+    claims = judge(results, plots)
     rel = os.path.relpath(plots, page.parent)
     lines = [*_header(results["settings"]), "", "| claim | verdict |", "| --- | --- |"]
     lines += [f"| {c.claim}. {c.title} | {c.verdict} |" for c in claims]
     for c in claims:
         lines += ["", f"## {c.claim}. {c.title}", "", *c.markdown, ""]
         lines += [f"![claim {c.claim}]({rel}/{p})" for p in c.plots]
+    if results["settings"]["dataset"] == "digits":
+        lines += ["", *section(results, claims, plots, judge)]
     lines += ["", "## Reproduce", "", *_reproduce(results["settings"])]
     page.parent.mkdir(parents=True, exist_ok=True)
     page.write_text("\n".join(lines) + "\n", encoding="utf-8")
