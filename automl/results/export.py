@@ -32,7 +32,7 @@ from automl.keys import (
 )
 from automl.results.query import best_trial, hyperparameters, load_study, test_result
 from automl.spec.rules import parse
-from automl.spec.schema import GENERATED, GENERATED_OPTIONS, StudySpec
+from automl.spec.schema import StudySpec, takes_option
 from automl.tracking.study_run import client_for
 from automl.train.objective import Objective, Outcome, TrialFailed
 from automl.uris import missing_sqlite_store
@@ -79,10 +79,11 @@ class Exported:
 
 def training_spec(record: dict[str, Any], hp: dict[str, Any]) -> StudySpec:
     """The stored study's data, metric, epochs and seed, with every hyperparameter fixed."""
-    dataset = {k: v for k, v in record["dataset"].items() if v is not None}
-    if dataset.get("name") not in GENERATED:
-        # Stored with every field's default; the rules take these options from generated sets only.
-        dataset = {k: v for k, v in dataset.items() if k not in GENERATED_OPTIONS}
+    # Stored with every field's default; the rules refuse the options a set does not take.
+    name = record["dataset"].get("name") or "digits"
+    dataset = {
+        k: v for k, v in record["dataset"].items() if v is not None and takes_option(name, k)
+    }
     raw = {
         "name": record["name"],
         "dataset": dataset,

@@ -203,6 +203,12 @@ class Component:
     options: Options = field(default_factory=Options)
 
 
+def takes_option(dataset: str, key: str) -> bool:
+    """Whether the data set named `dataset` takes the `dataset:` option `key`: the generated
+    sets' options (GENERATED_OPTIONS) belong to them alone."""
+    return key not in GENERATED_OPTIONS or dataset in GENERATED
+
+
 @dataclass(frozen=True)
 class DatasetSpec:
     """The file's `dataset:` section, with the defaults a bare name gets."""
@@ -220,11 +226,9 @@ class DatasetSpec:
 
     def fingerprint(self) -> str:
         """The spec as the fingerprints of studies and checkpoints write it: its repr, less the
-        generated sets' options for a set that does not take them, so that a study stored
-        before those options existed still matches its file."""
-        if self.name in GENERATED:
-            return repr(self)
-        kept = [f for f in fields(self) if f.name not in GENERATED_OPTIONS]
+        options its set does not take, so that a study stored before the generated sets'
+        options existed still matches its file."""
+        kept = [f for f in fields(self) if takes_option(self.name, f.name)]
         shown = ", ".join(f"{f.name}={getattr(self, f.name)!r}" for f in kept)
         return f"{type(self).__name__}({shown})"
 
