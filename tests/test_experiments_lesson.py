@@ -435,18 +435,37 @@ def test_merge_joins_two_runs_claims_and_the_page_names_both(tmp_path: Path) -> 
     assert merged["settings"]["duration_s"] == 300.0
     text = (tmp_path / "lesson-findings.md").read_text(encoding="utf-8")
     assert "- Made in 2 runs:\n" in text
-    assert "    - claims 2, 3: `first` (commit c2; 2026-11-27; test; 2.0 minutes)\n" in text
-    assert "    - claims 1, 3, 4: `second` (commit c1; 2026-11-27; test; 3.0 minutes)\n" in text
+    made = "(commit c2; 2026-11-27; test; 2.0 minutes)"
+    assert f"    - claims 2, 3, seeds 0, 1: `first` {made}\n" in text
+    made = "(commit c1; 2026-11-27; test; 3.0 minutes)"
+    assert f"    - claims 1, 3, 4, seeds 0, 1: `second` {made}\n" in text
     assert text.count("\n## ") == 5  # the four claims and Reproduce
 
 
-def test_merge_refuses_a_run_of_other_seeds_and_changes_nothing(tmp_path: Path) -> None:
+def test_merge_adds_seeds_and_keeps_the_run_that_made_the_others(tmp_path: Path) -> None:
+    page_record = _record_file(tmp_path / "lesson" / "results.json", [1, 2], "first")
+    later = {**json.loads(page_record.read_text(encoding="utf-8")), "runs": []}
+    for r in _runs(0.03):
+        if r["claim"] == 1 and r["seed"] == 1:
+            later["runs"].append({**r, "seed": 2})
+    later["settings"] = {**later["settings"], "seeds": [2], "claims": [1], "command": "second"}
+    other = tmp_path / "other.json"
+    other.write_text(json.dumps(later), encoding="utf-8")
+    assert _lesson("--merge", str(other), "--out", str(tmp_path)).returncode == 0
+    merged = json.loads(page_record.read_text(encoding="utf-8"))
+    assert merged["settings"]["seeds"] == [0, 1, 2]
+    assert sorted({r["seed"] for r in merged["runs"] if r["claim"] == 1}) == [0, 1, 2]
+    assert sorted({r["seed"] for r in merged["runs"] if r["claim"] == 2}) == [0, 1]
+    assert [p["command"] for p in merged["settings"]["parts"]] == ["first", "second"]
+
+
+def test_merge_refuses_a_run_with_other_overrides_and_changes_nothing(tmp_path: Path) -> None:
     page_record = _record_file(tmp_path / "lesson" / "results.json", [2], "first")
     before = page_record.read_text(encoding="utf-8")
-    other = _record_file(tmp_path / "other.json", [1], "second", seeds=[0, 1, 2])
+    other = _record_file(tmp_path / "other.json", [1], "second", sets=["epochs=2"])
     done = _lesson("--merge", str(other), "--out", str(tmp_path))
     assert done.returncode == 2
-    assert done.stdout.strip() == (f"error: --merge: {other} differs from {page_record} in seeds")
+    assert done.stdout.strip() == f"error: --merge: {other} differs from {page_record} in sets"
     assert page_record.read_text(encoding="utf-8") == before
 
 

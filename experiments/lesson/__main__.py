@@ -37,7 +37,8 @@ from experiments.lesson.environment import (
     machine,
     steps_per_trial,
 )
-from experiments.lesson.page import PROGRAM, parts_of, render
+from experiments.lesson.merge import merged
+from experiments.lesson.page import PROGRAM, render
 from experiments.lesson.runs import ArmRun, run_arms
 from experiments.lesson.stats import ClaimResult
 
@@ -81,8 +82,8 @@ def parser() -> argparse.ArgumentParser:
         type=Path,
         default=None,
         metavar="RESULTS_JSON",
-        help="take the claims another run recorded (same data set, seeds and overrides) into "
-        "the page's results.json, in place of its own runs of those claims, then render",
+        help="take the runs another run recorded (same data set and overrides) into the page's "
+        "results.json, in place of its own runs of the same claims and seeds, then render",
     )
     return p
 
@@ -143,28 +144,16 @@ def _render_recorded(data_file: Path, page: Path, plots: Path) -> int:
 
 
 def _merge_recorded(other: Path, data_file: Path, page: Path, plots: Path) -> int:
-    """`other`'s runs in place of the record's runs of the same claims; each part's command,
-    commit, date and machine kept in `settings["parts"]`."""
+    """`other`'s runs joined into the page's record (merge.merged), then the page rendered."""
     for path in (other, data_file):
         if not path.is_file():
             print(f"error: no {path} to merge", file=sys.stderr)
             return 2
     old, new = (json.loads(p.read_text(encoding="utf-8")) for p in (data_file, other))
-    differ = [k for k in ("dataset", "seeds", "sets") if old["settings"][k] != new["settings"][k]]
-    if differ:
-        print(f"error: --merge: {other} differs from {data_file} in {', '.join(differ)}")
+    results = merged(old, new)
+    if isinstance(results, str):
+        print(f"error: --merge: {other} differs from {data_file} in {results}")
         return 2
-    claims = set(new["settings"]["claims"])
-    runs = [r for r in old["runs"] if r["claim"] not in claims] + new["runs"]
-    parts = [p for p in parts_of(old["settings"]) if set(p["claims"]) - claims]
-    parts.append(parts_of(new["settings"])[-1])
-    settings = {
-        **new["settings"],
-        "claims": sorted({r["claim"] for r in runs}),
-        "duration_s": sum(p["duration_s"] for p in parts),
-        "parts": parts,
-    }
-    results = {"settings": settings, "runs": runs}
     data_file.write_text(json.dumps(results, indent=1) + "\n", encoding="utf-8")
     _report(render(results, page, plots), page)
     return 0

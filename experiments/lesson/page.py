@@ -51,7 +51,7 @@ def render(results: dict[str, Any], page: Path, plots: Path) -> list[ClaimResult
     return claims
 
 
-PART_KEYS = ("claims", "command", "commit", "date", "duration_s", "machine")
+PART_KEYS = ("claims", "seeds", "command", "commit", "date", "duration_s", "machine")
 
 
 def parts_of(settings: dict[str, Any]) -> list[dict[str, Any]]:
@@ -73,12 +73,18 @@ def _made(parts: list[dict[str, Any]]) -> list[str]:
         return [f"- Made by: `{parts[0]['command']}`", f"- Code, date, machine: {where(parts[0])}."]
     lines = [f"- Made in {len(parts)} runs:"]
     for p in parts:
-        claims = ", ".join(map(str, p["claims"]))
+        claims = _listed("claim", p["claims"])
+        seeds = f", {_listed('seed', p['seeds'])}" if p.get("seeds") else ""
         lines.append(
-            f"    - claims {claims}: `{p['command']}` ({where(p)}; "
+            f"    - {claims}{seeds}: `{p['command']}` ({where(p)}; "
             f"{p['duration_s'] / 60:.1f} minutes)"
         )
     return lines
+
+
+def _listed(word: str, items: list[int]) -> str:
+    """`claim 2` or `claims 1, 3, 4`."""
+    return f"{word}{'s' if len(items) > 1 else ''} {', '.join(map(str, items))}"
 
 
 def _header(s: dict[str, Any]) -> list[str]:
@@ -106,6 +112,9 @@ def _header(s: dict[str, Any]) -> list[str]:
 
 
 def _reproduce(s: dict[str, Any]) -> list[str]:
+    digits = s["dataset"] == "digits"
+    flag = "" if digits else f" --dataset {s['dataset']}"
+    record = "lesson/results.json" if digits else f"lesson/{s['dataset']}/results.json"
     out = [
         "Each study runs by itself; for example one seed of claim 3, then the report whose "
         "batch-normalization view says the same as this page:",
@@ -116,10 +125,10 @@ def _reproduce(s: dict[str, Any]) -> list[str]:
         "automl report bn-s1 --storage lesson.journal --out reports/",
         "```",
         "",
-        f"The whole page: `PYTHONPATH=. {PROGRAM}` (add `--keep DIR` to "
+        f"The whole page: `PYTHONPATH=. {PROGRAM}{flag}` (add `--keep DIR` to "
         "keep the Optuna storage and MLflow store for `automl report`, `automl best`). "
         "`--render` rewrites the page and plots from the trials recorded in "
-        "`docs/lesson/results.json`.",
+        f"`docs/{record}`; `--merge FILE` adds another run's claims or seeds to it.",
     ]
     missing = [n for n, present in s.get("other_datasets", {}).items() if not present]
     if missing:

@@ -1,0 +1,39 @@
+"""Two records of the same data set joined into one (`--merge`): the claims and seeds of a page
+measured in several runs, each run's command, commit, date and machine kept as a part."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from experiments.lesson.page import parts_of
+
+# What two runs must share to sit on one page: the data and every `automl run` override.
+SHARED = ("dataset", "sets")
+
+
+def merged(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any] | str:
+    """`new`'s runs in place of `old`'s runs of the same claim and seed, the others kept; or
+    the settings the two differ in."""
+    differ = [k for k in SHARED if old["settings"][k] != new["settings"][k]]
+    if differ:
+        return ", ".join(differ)
+    replaced = {(r["claim"], r["seed"]) for r in new["runs"]}
+    runs = [r for r in old["runs"] if (r["claim"], r["seed"]) not in replaced] + new["runs"]
+    left = {(r["claim"], r["seed"]) for r in runs} - replaced
+    parts = [p for p in parts_of(old["settings"]) if _covers(p, old["settings"]) & left]
+    parts.append(parts_of(new["settings"])[-1])
+    settings = {
+        **new["settings"],
+        "claims": sorted({r["claim"] for r in runs}),
+        "seeds": sorted({r["seed"] for r in runs}),
+        "duration_s": sum(p["duration_s"] for p in parts),
+        "parts": parts,
+    }
+    return {"settings": settings, "runs": runs}
+
+
+def _covers(part: dict[str, Any], settings: dict[str, Any]) -> set[tuple[int, int]]:
+    """The (claim, seed) pairs a part ran (a part recorded before seeds were kept per part ran
+    the record's seeds)."""
+    seeds = part.get("seeds") or settings["seeds"]
+    return {(c, s) for c in part["claims"] for s in seeds}
