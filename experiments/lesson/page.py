@@ -87,13 +87,29 @@ def _listed(word: str, items: list[int]) -> str:
     return f"{word}{'s' if len(items) > 1 else ''} {', '.join(map(str, items))}"
 
 
+def _seeds_each(s: dict[str, Any]) -> str:
+    """How many seeds each study ran: one number, or per claim for merged runs that differ."""
+    per_claim: dict[int, set[int]] = {}
+    for p in parts_of(s):
+        for c in p.get("claims") or []:
+            per_claim.setdefault(c, set()).update(p.get("seeds") or s["seeds"])
+    counts = {len(seeds) for seeds in per_claim.values()}
+    if len(counts) <= 1:
+        return f"{len(s['seeds'])} seeds each"
+    return (
+        "seeds as listed below ("
+        + ", ".join(f"claim {c}: {len(per_claim[c])}" for c in sorted(per_claim))
+        + ")"
+    )
+
+
 def _header(s: dict[str, Any]) -> list[str]:
     lines = [
         f"# The lesson's claims, measured ({s['dataset']})",
         "",
         "The course chapter behind automl makes four claims about tuning. This page checks each "
         "with automl itself: the study files in `studies/lesson/` run with `automl run`, "
-        f"{len(s['seeds'])} seeds each (`--set seed=N`: the seed moves the sampler, the "
+        f"{_seeds_each(s)} (`--set seed=N`: the seed moves the sampler, the "
         "validation split and every model's initialization), and the trials are read back from "
         "the Optuna storage. Every number below comes from that run; the verdicts are computed "
         "from the numbers by `experiments/lesson/`, not written by hand.",
