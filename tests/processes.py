@@ -21,6 +21,10 @@ from tests.postgres import ENV, server_url
 REPO = Path(__file__).resolve().parents[1]
 # A grid of 6 cells that trains in about a second a trial on digits.
 GRID = {"learning_rate": [0.03, 0.01, 0.003], "width": [8, 16]}
+# Batches of 8 make a digits epoch long enough (~0.3 s) that a trial a probe finds in training
+# is still training when a signal sent then reaches its worker, on a busy machine too; with the
+# default batches it could end first.
+SLOW_BATCHES = {"batch_size": [8]}
 
 
 def study_file(

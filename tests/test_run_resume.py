@@ -13,7 +13,15 @@ from mlflow import MlflowClient
 from optuna.trial import FrozenTrial
 
 from automl.keys import RESUMED_FROM_EPOCH_ATTR
-from tests.processes import environment, finish, start_run, study_file, trials, wait_for
+from tests.processes import (
+    SLOW_BATCHES,
+    environment,
+    finish,
+    start_run,
+    study_file,
+    trials,
+    wait_for,
+)
 
 EPOCHS = 10
 NAME = "resume"
@@ -27,9 +35,7 @@ def _spec(folder: Path) -> Path:
         sampler="random",
         trials=1,
         epochs=EPOCHS,
-        # Batches of 8 make an epoch long enough (~0.3 s) that the epochs left when the probe
-        # sees the trial outlast the stop's way to the worker on a busy machine.
-        grid={"learning_rate": [0.01], "width": [8], "batch_size": [8]},
+        grid={"learning_rate": [0.01], "width": [8], **SLOW_BATCHES},
     )
 
 

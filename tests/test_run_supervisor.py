@@ -18,6 +18,7 @@ from automl.run.supervisor import run_study
 from automl.spec.reading import load_spec
 from tests.processes import (
     GRID,
+    SLOW_BATCHES,
     cells,
     environment,
     finish,
@@ -93,9 +94,7 @@ def test_stop_signals_mark_the_trial_and_the_next_run_resumes(tmp_path):
     """Ctrl-C (SIGINT to the process group), SIGTERM to `automl run` alone (docker stop), and
     SIGKILL of `automl run` (its worker follows): each time the running trial says why it
     stopped and is queued again; a last run meets the budget with nothing left behind."""
-    # Batches of 8 make an epoch long enough (~0.3 s) that the trial the probe finds is still
-    # training when the signal lands (with digits' default batches it could end first).
-    grid = {**GRID, "batch_size": [8]}
+    grid = {**GRID, **SLOW_BATCHES}
     spec = study_file(tmp_path, "stops", sampler="random", trials=4, epochs=8, grid=grid)
     storage = str(tmp_path / "s.journal")
     stops = [

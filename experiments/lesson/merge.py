@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from experiments.lesson.page import parts_of
+from experiments.lesson.page import covered, parts_of
 
 # What two runs must share to sit on one page: the data and every `automl run` override.
 SHARED = ("dataset", "sets")
@@ -20,7 +20,7 @@ def merged(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any] | str:
     replaced = {(r["claim"], r["seed"]) for r in new["runs"]}
     runs = [r for r in old["runs"] if (r["claim"], r["seed"]) not in replaced] + new["runs"]
     left = {(r["claim"], r["seed"]) for r in runs} - replaced
-    parts = [p for p in parts_of(old["settings"]) if _covers(p, old["settings"]) & left]
+    parts = [p for p in parts_of(old["settings"]) if covered(p, old["settings"]) & left]
     parts.append(parts_of(new["settings"])[-1])
     settings = {
         **new["settings"],
@@ -30,10 +30,3 @@ def merged(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any] | str:
         "parts": parts,
     }
     return {"settings": settings, "runs": runs}
-
-
-def _covers(part: dict[str, Any], settings: dict[str, Any]) -> set[tuple[int, int]]:
-    """The (claim, seed) pairs a part ran (a part recorded before seeds were kept per part ran
-    the record's seeds)."""
-    seeds = part.get("seeds") or settings["seeds"]
-    return {(c, s) for c in part["claims"] for s in seeds}

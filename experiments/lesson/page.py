@@ -87,12 +87,19 @@ def _listed(word: str, items: list[int]) -> str:
     return f"{word}{'s' if len(items) > 1 else ''} {', '.join(map(str, items))}"
 
 
+def covered(part: dict[str, Any], settings: dict[str, Any]) -> set[tuple[int, int]]:
+    """The (claim, seed) pairs a part ran (a part recorded before seeds were kept per part ran
+    the record's seeds)."""
+    seeds = part.get("seeds") or settings["seeds"]
+    return {(c, seed) for c in part.get("claims") or [] for seed in seeds}
+
+
 def _seeds_each(s: dict[str, Any]) -> str:
     """How many seeds each study ran: one number, or per claim for merged runs that differ."""
     per_claim: dict[int, set[int]] = {}
     for p in parts_of(s):
-        for c in p.get("claims") or []:
-            per_claim.setdefault(c, set()).update(p.get("seeds") or s["seeds"])
+        for c, seed in covered(p, s):
+            per_claim.setdefault(c, set()).add(seed)
     counts = {len(seeds) for seeds in per_claim.values()}
     if len(counts) <= 1:
         return f"{len(s['seeds'])} seeds each"

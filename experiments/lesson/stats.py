@@ -85,11 +85,8 @@ class Comparison:
         return (
             f"{self.verdict}: better in {self.wins}, equal (within {TIE}) in {self.ties}, worse "
             f"in {self.losses} of {self.wins + self.ties + self.losses} seeds; median gain "
-            f"{self.median_gain:+.4f}; {self.significance()}"
+            f"{self.median_gain:+.4f}; {significance(self.p_value)}"
         )
-
-    def significance(self) -> str:
-        return significance(self.p_value)
 
 
 # The significance level of the paired tests: with three seeds only a gain that is large and
