@@ -27,6 +27,7 @@ from experiments.lesson.betas import horizon, noise_near_one, pairs_verdict, ste
 from experiments.lesson.claim1 import decade_shares
 from experiments.lesson.environment import cached_keras_sets, code_commit
 from experiments.lesson.page import render
+from experiments.lesson.parts import claims_and_seeds
 from experiments.lesson.runs import from_record, to_record
 from experiments.lesson.stats import compare
 from experiments.lesson.trials import anytime, best_value, epochs_to_reach
@@ -479,15 +480,27 @@ def test_the_digits_page_sets_each_claims_verdict_beside_the_other_data_sets(
     assert done.returncode == 0, done.stderr
     text = (tmp_path / "lesson-findings.md").read_text(encoding="utf-8")
     section = text[text.index("## On a larger workload") : text.index("## Reproduce")]
-    assert "- [distorted_digits](lesson-findings-distorted_digits.md): claims 1, seeds 0, 1" in (
-        section
-    )
+    page = "[distorted_digits](lesson-findings-distorted_digits.md)"
+    assert f"- {page}: claim 1, seeds 0, 1; dataset.x=1;" in section
     assert "| claim | digits | distorted_digits |" in section
     rows = [line for line in section.splitlines() if line.startswith("| 1. ")]
     (row,) = rows  # one verdict from each record, both computed from its runs
     assert row.count("agrees: linear put") == 2
     assert "| 2. β near 1" in section and section.count("| not measured |") == 3
     assert not list((tmp_path / "lesson" / "distorted_digits").glob("*.png"))  # its page's
+
+
+def test_a_merged_records_claims_are_listed_with_the_seeds_each_ran() -> None:
+    parts = [
+        {"claims": [2], "seeds": [0, 1, 2]},
+        {"claims": [1, 3, 4], "seeds": [0, 1, 2, 3]},
+        {"claims": [3], "seeds": [4]},
+    ]
+    settings = {"seeds": [0, 1, 2, 3, 4], "parts": parts}
+    assert claims_and_seeds(settings) == (
+        "claims 1, 4, seeds 0, 1, 2, 3; claim 2, seeds 0, 1, 2; claim 3, seeds 0, 1, 2, 3, 4"
+    )
+    assert claims_and_seeds({"seeds": [5], "claims": [1, 2]}) == "claims 1, 2, seed 5"
 
 
 # ---------------------------------------------------------------------------- for real

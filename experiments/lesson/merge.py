@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from experiments.lesson.page import covered, parts_of
+from experiments.lesson.parts import covered, parts_of
 
 # What two runs must share to sit on one page: the data and every `automl run` override.
 SHARED = ("dataset", "sets")

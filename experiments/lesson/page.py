@@ -11,6 +11,7 @@ from experiments.lesson.claim1 import claim1
 from experiments.lesson.claim2 import claim2
 from experiments.lesson.claim3 import claim3
 from experiments.lesson.claim4 import claim4
+from experiments.lesson.parts import listed, parts_of, seeds_per_claim
 from experiments.lesson.runs import ArmRun
 from experiments.lesson.stats import TIE, ClaimResult
 from experiments.lesson.workloads import section
@@ -51,17 +52,6 @@ def render(results: dict[str, Any], page: Path, plots: Path) -> list[ClaimResult
     return claims
 
 
-PART_KEYS = ("claims", "seeds", "command", "commit", "date", "duration_s", "machine")
-
-
-def parts_of(settings: dict[str, Any]) -> list[dict[str, Any]]:
-    """The runs a record was made from, each with its claims, command, commit, date, minutes
-    and machine: one unless `--merge` joined several."""
-    if "parts" in settings:
-        return list(settings["parts"])
-    return [{k: settings.get(k) for k in PART_KEYS}]
-
-
 def _made(parts: list[dict[str, Any]]) -> list[str]:
     """The header's lines on who made the record."""
 
@@ -73,8 +63,8 @@ def _made(parts: list[dict[str, Any]]) -> list[str]:
         return [f"- Made by: `{parts[0]['command']}`", f"- Code, date, machine: {where(parts[0])}."]
     lines = [f"- Made in {len(parts)} runs:"]
     for p in parts:
-        claims = _listed("claim", p["claims"])
-        seeds = f", {_listed('seed', p['seeds'])}" if p.get("seeds") else ""
+        claims = listed("claim", p["claims"])
+        seeds = f", {listed('seed', p['seeds'])}" if p.get("seeds") else ""
         lines.append(
             f"    - {claims}{seeds}: `{p['command']}` ({where(p)}; "
             f"{p['duration_s'] / 60:.1f} minutes)"
@@ -82,30 +72,14 @@ def _made(parts: list[dict[str, Any]]) -> list[str]:
     return lines
 
 
-def _listed(word: str, items: list[int]) -> str:
-    """`claim 2` or `claims 1, 3, 4`."""
-    return f"{word}{'s' if len(items) > 1 else ''} {', '.join(map(str, items))}"
-
-
-def covered(part: dict[str, Any], settings: dict[str, Any]) -> set[tuple[int, int]]:
-    """The (claim, seed) pairs a part ran (a part recorded before seeds were kept per part ran
-    the record's seeds)."""
-    seeds = part.get("seeds") or settings["seeds"]
-    return {(c, seed) for c in part.get("claims") or [] for seed in seeds}
-
-
 def _seeds_each(s: dict[str, Any]) -> str:
     """How many seeds each study ran: one number, or per claim for merged runs that differ."""
-    per_claim: dict[int, set[int]] = {}
-    for p in parts_of(s):
-        for c, seed in covered(p, s):
-            per_claim.setdefault(c, set()).add(seed)
-    counts = {len(seeds) for seeds in per_claim.values()}
-    if len(counts) <= 1:
+    per_claim = seeds_per_claim(s)
+    if len({len(seeds) for seeds in per_claim.values()}) <= 1:
         return f"{len(s['seeds'])} seeds each"
     return (
         "seeds as listed below ("
-        + ", ".join(f"claim {c}: {len(per_claim[c])}" for c in sorted(per_claim))
+        + ", ".join(f"claim {c}: {len(seeds)}" for c, seeds in per_claim.items())
         + ")"
     )
 

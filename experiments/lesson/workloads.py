@@ -10,6 +10,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from experiments.lesson.parts import claims_and_seeds
 from experiments.lesson.runs import from_record
 from experiments.lesson.stats import ClaimResult
 from experiments.lesson.trials import best_value
@@ -69,7 +70,7 @@ def _what(record: dict[str, Any]) -> str:
     s = record["settings"]
     sets = [x for x in s["sets"] if not x.startswith("dataset=")]
     return (
-        f"claims {', '.join(map(str, s['claims']))}, seeds {', '.join(map(str, s['seeds']))}"
-        + (f", {', '.join(sets)}" if sets else "")
+        claims_and_seeds(s)
+        + (f"; {', '.join(sets)}" if sets else "")
         + f"; its studies' best values span {_best_range(record)}."
     )
