@@ -21,6 +21,7 @@ FAIL_REASON_ATTR = "fail_reason"  # Optuna 5 keeps no reason for FAIL: automl do
 QUEUED_AGAIN = "queued again for the next run"
 WORKER_ATTR = "worker"  # host, pid and GPU of the process that ran the trial
 RAY_NODE_KEY = "ray_node"  # in WORKER_ATTR under `automl run --ray`: the Ray node's id (hex)
+RAY_ACTOR_KEY = "ray_actor"  # beside it: the id (hex) of the Ray actor that started the worker
 # The trial's model in its MLflow run; the file itself may be gone later (it fell out of the
 # top K), so readers must check that it exists.
 MODEL_ATTR = "model_artifact"

@@ -6,6 +6,7 @@ refusals that come before anything starts.
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import signal
 import subprocess
@@ -227,6 +228,38 @@ def test_a_killed_driver_takes_its_ray_workers_along_and_the_next_run_retries(
     assert reason == stopped or reason.startswith("no heartbeat"), reason
     (retry,) = [t for t in all_trials if killed.number in t.system_attrs.get("retry_history", [])]
     assert retry.params == killed.params and retry.state.name == "COMPLETE"
+
+
+@pytest.mark.postgres
+@pytest.mark.slow
+def test_a_ray_worker_that_grew_retires_and_its_actor_starts_the_next(
+    cluster, tmp_path, monkeypatch
+):
+    """The actor outlives its worker: the fresh worker comes from the actor's fork server,
+    which has TensorFlow imported, not from a new actor that would import it again."""
+    import ray
+    from ray._private import ray_constants
+
+    # This process is the driver: Ray read RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER when it was
+    # imported, before the fixture set it, and would reach for the machine's own address.
+    monkeypatch.setattr(ray_constants, "ENABLE_RAY_CLUSTER", False)
+    from automl.run.ray_placement import RayActors
+    from automl.run.supervisor import run_study
+    from automl.spec.reading import load_spec
+
+    url = postgres_url()
+    name = f"ray-retire-{uuid.uuid4().hex[:8]}"
+    spec = load_spec(study_file(tmp_path, name, sampler="random", trials=3))
+    placement = functools.partial(RayActors, cluster[0].address, 1.0, 0.0, url)
+    try:
+        # Any growth at all retires a worker after its second trial.
+        result = run_study(spec, url, None, rss_growth_limit_mb=-1e9, placement=placement)
+    finally:
+        ray.shutdown()
+    assert result.states == {"COMPLETE": 3}
+    workers = [t.user_attrs["worker"] for t in trials(url, name)]
+    assert workers[0]["pid"] == workers[1]["pid"] != workers[2]["pid"]
+    assert len({w["ray_actor"] for w in workers}) == 1
 
 
 def mlflow_runs(server: str) -> dict[str, dict[str, str]]:

@@ -43,7 +43,7 @@ class Placement(Protocol):
 
     def reap(self, study: optuna.Study, storage: BaseStorage) -> list[FrozenTrial]: ...
 
-    def drop_unplaced(self) -> None: ...
+    def drop_spare(self) -> None: ...
 
     def signal(self, signum: int) -> None: ...
 
@@ -87,9 +87,9 @@ class LocalProcesses:
         """Retry the RUNNING trials whose worker process on this machine has died."""
         return reap_dead_workers(study, storage)
 
-    def drop_unplaced(self) -> None:
+    def drop_spare(self) -> None:
         """No more trials to start: a worker not yet placed would find none. Local workers
-        are placed as soon as they are started."""
+        are placed as soon as they are started, and the fork server outlives them anyway."""
 
     def signal(self, signum: int) -> None:
         for proc in self._procs.values():

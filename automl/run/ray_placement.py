@@ -7,6 +7,10 @@ away takes its actor and worker with it: once Ray has marked the node dead, the 
 worker was running is failed with that reason and queued again, and the supervisor starts a
 new actor, which Ray places where it can. An actor that no node can place is given up after
 `PLACE_WAIT_SECONDS`, and the run stops with a reason if no worker is placed at all.
+
+An actor outlives its worker: a worker that retires (or ends) leaves its actor, and the fork
+server in it that has TensorFlow imported, to start the next worker in its place, as the local
+fork server does. Only a lost actor costs a fresh one its import.
 """
 
 from __future__ import annotations
@@ -58,7 +62,10 @@ class WorkerActor:
     def start(self, args: WorkerArgs) -> None:
         """Start the worker, once the node's fork server has imported TensorFlow."""
         # Ray ends this actor with its driver; the worker follows the actor.
-        args = dataclasses.replace(args, supervisor=os.getpid(), ray_node=self.node())
+        actor = ray.get_runtime_context().get_actor_id()
+        args = dataclasses.replace(
+            args, supervisor=os.getpid(), ray_node=self.node(), ray_actor=actor
+        )
         self.errors = worker_context().Queue()
         self.proc = start_process(WORKER_MAIN, (args, self.errors), f"automl-worker-{args.index}")
 
@@ -102,20 +109,25 @@ class RayActors:
         # Optuna's artifacts (learning curves) in the driver's folder: shared, or per node.
         self.env = {**env, ARTIFACTS_ENV: str(artifact_dir(storage))}
         self._slots: dict[int, Slot] = {}
+        self._spare: dict[int, Slot] = {}  # alive, their worker gone: they start the next one
         self._errors: list[str] = []
         self._told: set[tuple[int, str]] = set()
 
     def start(self, index: int, args: WorkerArgs) -> None:
+        """Worker `index` in the actor its last worker left, else in a new actor."""
         # Ray picks the GPU (CUDA_VISIBLE_DEVICES) and the cores the worker's threads use.
         args = dataclasses.replace(args, gpu=None, threads=max(1, int(self.cpus)))
+        slot = self._spare.pop(index, None) or self._new_slot()
+        slot.actor.start.remote(args)  # an actor runs its calls in order: `wait` after `start`
+        self._slots[index] = dataclasses.replace(slot, done=slot.actor.wait.remote())
+
+    def _new_slot(self) -> Slot:
         actor = WorkerActor.options(  # type: ignore[attr-defined]
             num_cpus=self.cpus,
             num_gpus=self.gpus,
             runtime_env={"env_vars": self.env},
         ).remote()
-        placing = actor.node.remote()
-        actor.start.remote(args)  # an actor runs its calls in order: `wait` after `start`
-        self._slots[index] = Slot(actor, placing, actor.wait.remote(), time.time())
+        return Slot(actor, actor.node.remote(), None, time.time())
 
     def running(self) -> set[int]:
         return set(self._slots)
@@ -129,6 +141,8 @@ class RayActors:
                 del self._slots[index]
                 if not slot.dropped:
                     done[index] = self._exit_code(slot)
+                    if done[index] is not None:  # the actor lives
+                        self._spare[index] = slot
             elif slot.node is None:
                 self._check_placed(index, slot)
         return done
@@ -208,11 +222,15 @@ class RayActors:
 
         return reap_dead_workers(study, storage, lost) if dead else []
 
-    def drop_unplaced(self) -> None:
-        """No more trials to start: the actors still waiting for a node are not needed."""
+    def drop_spare(self) -> None:
+        """No more trials to start: the actors still waiting for a node, and those whose worker
+        has ended, are not needed; their resources go back to the cluster."""
         for slot in self._slots.values():
             if slot.node is None and not slot.dropped:
                 self._drop(slot)
+        for slot in self._spare.values():
+            ray.kill(slot.actor)
+        self._spare.clear()
 
     def signal(self, signum: int) -> None:
         """Passed on to each worker by its actor; SIGKILL ends the actors themselves."""
@@ -248,3 +266,4 @@ class RayActors:
             ray.kill(slot.actor)
         self.wait(TERM_WAIT_SECONDS)
         self.exited()
+        self.drop_spare()

@@ -192,7 +192,7 @@ class Supervisor:
         left = 0 if timed_out else work_left(trials, self.total)
         self.spawn(left)
         if left == 0:
-            self.workers.drop_unplaced()
+            self.workers.drop_spare()
         return bool(self.workers.running()) or left > 0 or (running and not timed_out)
 
     def retry_dead(self) -> None:

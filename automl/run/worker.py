@@ -21,7 +21,13 @@ import tensorflow as tf
 from automl.backend import load_keras
 from automl.data.dataset import load_dataset
 from automl.errors import AutomlError
-from automl.keys import FAIL_REASON_ATTR, QUEUED_AGAIN, RAY_NODE_KEY, WORKER_ATTR
+from automl.keys import (
+    FAIL_REASON_ATTR,
+    QUEUED_AGAIN,
+    RAY_ACTOR_KEY,
+    RAY_NODE_KEY,
+    WORKER_ATTR,
+)
 from automl.run.devices import gpu_environment
 from automl.run.finalize import finalize_study
 from automl.run.recovery import WORKER_GRACE_SECONDS, requeue, superseded, this_worker
@@ -99,6 +105,7 @@ class Worker:
         self.identity = this_worker(args.gpu)
         if args.ray_node is not None:
             self.identity[RAY_NODE_KEY] = args.ray_node
+            self.identity[RAY_ACTOR_KEY] = str(args.ray_actor)
         self.lock = StudyLock(args.storage, spec.name)
         # Beside the study's artifacts, where every worker sharing them reads them too.
         self.checkpoints = artifact_dir(args.storage) / CHECKPOINTS_DIR / spec.name

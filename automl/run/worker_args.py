@@ -34,3 +34,4 @@ class WorkerArgs:
     gpu: str | None = None
     rss_growth_limit_mb: float = RSS_GROWTH_LIMIT_MB
     ray_node: str | None = None  # the Ray node's id (hex) where a Ray actor runs the worker
+    ray_actor: str | None = None  # that actor's id (hex)
