@@ -105,7 +105,7 @@ class Worker:
         self.identity = this_worker(args.gpu)
         if args.ray_node is not None:
             self.identity[RAY_NODE_KEY] = args.ray_node
-            self.identity[RAY_ACTOR_KEY] = str(args.ray_actor)
+            self.identity[RAY_ACTOR_KEY] = args.ray_actor
         self.lock = StudyLock(args.storage, spec.name)
         # Beside the study's artifacts, where every worker sharing them reads them too.
         self.checkpoints = artifact_dir(args.storage) / CHECKPOINTS_DIR / spec.name
