@@ -25,6 +25,7 @@ from automl.cli.app import app
 from automl.uris import LOOPBACK
 from tests.processes import (
     REPO,
+    SLOW_BATCHES,
     cells,
     finish,
     grid_cells,
@@ -164,7 +165,7 @@ def head_run(
     left the head node alone: its storage, study name, file, options and process."""
     url = postgres_url()
     name = f"{prefix}-{uuid.uuid4().hex[:8]}"
-    spec = study_file(folder, name, epochs=10, grid=GRID4)
+    spec = study_file(folder, name, epochs=10, grid={**GRID4, **SLOW_BATCHES})
     server = mlflow_server.result().url.rstrip("/")
     options = ["--ray", made.address, "--storage", url, "--tracking-uri", server]
     return url, name, spec, options, start_run(folder, spec, *options)

@@ -19,7 +19,7 @@ from typing import Annotated
 
 import typer
 
-from automl.cli.cluster import ray_placement
+from automl.cli.cluster import made_now, ray_placement
 from automl.cli.options import (
     MLFLOW_WORKERS,
     App,
@@ -118,15 +118,18 @@ def run(
     spec = load_spec(spec_path, parse_sets(set_ or []))
     url = storage or default_storage()
     tracking = tracking_uri or default_tracking_uri()
-    placement = ray_placement(ray, cpus_per_worker, gpus_per_worker, gpus, url, tracking)
+    placement = ray_placement(ray, cpus_per_worker, gpus_per_worker, gpus, url, tracking, workers)
     # A finished study is told in a second: the supervisor imports MLflow.
     result = finished_result(spec, url, budget(spec, trials))
     if result is None:
+        # The fork server (or each Ray actor's) imports TensorFlow while the supervisor imports
+        # MLflow and sets up.
         if placement is None:
-            # The fork server imports TensorFlow while the supervisor imports MLflow and sets up.
             from automl.run.processes import worker_context
 
-            worker_context()
+            worker_context(tracking)
+        else:
+            placement = made_now(placement)
         from automl.run.supervisor import run_study
 
         result = run_study(

@@ -36,9 +36,11 @@ def ray_placement(
     local_gpus: str | None,
     storage: str,
     tracking_uri: str,
+    workers: int,
 ) -> Callable[[], Placement] | None:
     """With --ray: the placement on that cluster, once the options agree, the stores are ones
-    every node reaches and Ray is installed; None without it."""
+    every node reaches and Ray is installed; None without it. Made, its first `workers` actors
+    get ready while the supervisor sets up."""
     check_ray_options(address, cpus, gpus, local_gpus)
     if address is None:
         return None
@@ -51,4 +53,13 @@ def ray_placement(
         if exc.name != "ray":
             raise
         raise MissingExtraError("--ray needs Ray: pip install 'automl[ray]'") from None
-    return functools.partial(RayActors, address, cpus or 1.0, gpus or 0.0, storage)
+    return functools.partial(
+        RayActors, address, cpus or 1.0, gpus or 0.0, storage, tracking_uri, workers
+    )
+
+
+def made_now(placement: Callable[[], Placement]) -> Callable[[], Placement]:
+    """The placement made at once (a cluster's workers get ready meanwhile), and handed to the
+    supervisor when it asks for one."""
+    made = placement()
+    return lambda: made

@@ -2,7 +2,9 @@
 (`automl.run.processes.worker_context`): importing this module is its whole purpose.
 
 Keras first, through `load_keras`, so TensorFlow's import is quiet; then the modules that
-import TensorFlow, Keras and MLflow at their top. Python keeps these imports' objects forever;
+import TensorFlow, Keras and MLflow at their top. (MLflow's database store, which a local MLflow
+store needs and a server's client does not, is preloaded before this where it is needed:
+`automl.run.processes.SQL_STORE`.) Python keeps these imports' objects forever;
 freezing them keeps each worker's garbage collections off them, and so also keeps the pages
 they share with the server unwritten.
 """
@@ -15,7 +17,6 @@ load_keras()
 
 import mlflow.entities  # noqa: E402, F401
 import mlflow.keras  # noqa: E402, F401 - the last worker logs the best model with it
-import mlflow.store.tracking.sqlalchemy_store  # noqa: E402, F401 - the default store
 import optuna  # noqa: E402, F401
 import psutil  # noqa: E402, F401
 

@@ -16,11 +16,16 @@ import os
 from multiprocessing.process import BaseProcess
 from typing import Any, cast
 
+from automl.uris import is_server
+
 # What the fork server imports once before it forks any child.
 PRELOAD = "automl.run.preload"
+# MLflow's database store: what a local store (automl's default) is written through. A worker
+# that logs to an MLflow server never imports it, and the server's import spares the time.
+SQL_STORE = "mlflow.store.tracking.sqlalchemy_store"
 
 
-def worker_context() -> multiprocessing.context.ForkServerContext:
+def worker_context(tracking_uri: str | None = None) -> multiprocessing.context.ForkServerContext:
     """Where children come from: forked from one server process that has imported TensorFlow,
     Keras, Optuna and MLflow once (`automl.run.preload`), so a worker that replaces a retired
     one starts in a fraction of a second instead of importing them again (the start-up cost is
@@ -28,9 +33,14 @@ def worker_context() -> multiprocessing.context.ForkServerContext:
 
     The server never runs a TensorFlow op, so no TensorFlow thread pool or device exists to be
     broken by the fork; each worker sets its threads and GPU before its first op.
+
+    The preload is settled by the first call, which starts the server: pass `tracking_uri` there
+    (None: any store). Later calls return the running server's context.
     """
     ctx = cast(multiprocessing.context.ForkServerContext, multiprocessing.get_context("forkserver"))
-    ctx.set_forkserver_preload([PRELOAD])
+    server = tracking_uri is not None and is_server(tracking_uri)
+    # The store before PRELOAD, which freezes everything imported before its end.
+    ctx.set_forkserver_preload([PRELOAD] if server else [SQL_STORE, PRELOAD])
     # Start it now: it imports while the caller does other work, and the first worker's
     # start waits only for what is left of that.
     multiprocessing.forkserver.ensure_running()

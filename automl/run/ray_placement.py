@@ -59,6 +59,10 @@ class WorkerActor:
         """Its node's id: answered as soon as Ray has placed the actor."""
         return str(ray.get_runtime_context().get_node_id())
 
+    def warm(self, tracking_uri: str | None) -> None:
+        """Start the node's fork server, which imports TensorFlow while the driver sets up."""
+        worker_context(tracking_uri)
+
     def start(self, args: WorkerArgs) -> None:
         """Start the worker, once the node's fork server has imported TensorFlow."""
         # Ray ends this actor with its driver; the worker follows the actor.
@@ -66,7 +70,7 @@ class WorkerActor:
         args = dataclasses.replace(
             args, supervisor=os.getpid(), ray_node=self.node(), ray_actor=actor
         )
-        self.errors = worker_context().Queue()
+        self.errors = worker_context(args.tracking_uri).Queue()
         self.proc = start_process(WORKER_MAIN, (args, self.errors), f"automl-worker-{args.index}")
 
     def wait(self) -> tuple[int | None, str | None]:
@@ -94,9 +98,21 @@ class Slot:
 
 
 class RayActors:
-    """Workers as Ray actors, placed by Ray with `cpus` and `gpus` each."""
+    """Workers as Ray actors, placed by Ray with `cpus` and `gpus` each.
 
-    def __init__(self, address: str, cpus: float, gpus: float, storage: str) -> None:
+    `ready` actors start at once, each importing TensorFlow in its fork server while the driver
+    opens the study and its MLflow run, for the first workers to start in.
+    """
+
+    def __init__(
+        self,
+        address: str,
+        cpus: float,
+        gpus: float,
+        storage: str,
+        tracking_uri: str | None = None,
+        ready: int = 0,
+    ) -> None:
         try:
             ray.init(address=address, logging_level=logging.WARNING, log_to_driver=False)
         except (ConnectionError, RuntimeError, ValueError) as exc:
@@ -112,14 +128,19 @@ class RayActors:
         self._spare: dict[int, Slot] = {}  # alive, their worker gone: they start the next one
         self._errors: list[str] = []
         self._told: set[tuple[int, str]] = set()
+        self.tracking_uri = tracking_uri
+        self._fresh = [self._new_slot() for _ in range(ready)]  # no worker started in them yet
 
     def start(self, index: int, args: WorkerArgs) -> None:
-        """Worker `index` in the actor its last worker left, else in a new actor."""
+        """Worker `index` in the actor its last worker left, else in a fresh one."""
         # Ray picks the GPU (CUDA_VISIBLE_DEVICES) and the cores the worker's threads use.
         args = dataclasses.replace(args, gpu=None, threads=max(1, int(self.cpus)))
-        slot = self._spare.pop(index, None) or self._new_slot()
+        slot = self._spare.pop(index, None) or self._fresh_slot()
         slot.actor.start.remote(args)  # an actor runs its calls in order: `wait` after `start`
         self._slots[index] = dataclasses.replace(slot, done=slot.actor.wait.remote())
+
+    def _fresh_slot(self) -> Slot:
+        return self._fresh.pop(0) if self._fresh else self._new_slot()
 
     def _new_slot(self) -> Slot:
         actor = WorkerActor.options(  # type: ignore[attr-defined]
@@ -127,6 +148,7 @@ class RayActors:
             num_gpus=self.gpus,
             runtime_env={"env_vars": self.env},
         ).remote()
+        actor.warm.remote(self.tracking_uri)
         return Slot(actor, actor.node.remote(), None, time.time())
 
     def running(self) -> set[int]:
@@ -223,14 +245,16 @@ class RayActors:
         return reap_dead_workers(study, storage, lost) if dead else []
 
     def drop_spare(self) -> None:
-        """No more trials to start: the actors still waiting for a node, and those whose worker
-        has ended, are not needed; their resources go back to the cluster."""
+        """No more trials to start: the actors still waiting for a node, and those with no
+        worker (ended, or none started), are not needed; their resources go back to the
+        cluster."""
         for slot in self._slots.values():
             if slot.node is None and not slot.dropped:
                 self._drop(slot)
-        for slot in self._spare.values():
+        for slot in [*self._spare.values(), *self._fresh]:
             ray.kill(slot.actor)
         self._spare.clear()
+        self._fresh.clear()
 
     def signal(self, signum: int) -> None:
         """Passed on to each worker by its actor; SIGKILL ends the actors themselves."""
