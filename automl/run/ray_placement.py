@@ -125,22 +125,20 @@ class RayActors:
         # Optuna's artifacts (learning curves) in the driver's folder: shared, or per node.
         self.env = {**env, ARTIFACTS_ENV: str(artifact_dir(storage))}
         self._slots: dict[int, Slot] = {}
-        self._spare: dict[int, Slot] = {}  # alive, their worker gone: they start the next one
         self._errors: list[str] = []
         self._told: set[tuple[int, str]] = set()
         self.tracking_uri = tracking_uri
-        self._fresh = [self._new_slot() for _ in range(ready)]  # no worker started in them yet
+        # Alive with no worker (its worker gone, or none yet): each starts its index's next one.
+        self._spare = {index: self._new_slot() for index in range(ready)}
 
     def start(self, index: int, args: WorkerArgs) -> None:
-        """Worker `index` in the actor its last worker left, else in a fresh one."""
+        """Worker `index` in its spare actor (its last worker's, or one made ready), else in a
+        new actor."""
         # Ray picks the GPU (CUDA_VISIBLE_DEVICES) and the cores the worker's threads use.
         args = dataclasses.replace(args, gpu=None, threads=max(1, int(self.cpus)))
-        slot = self._spare.pop(index, None) or self._fresh_slot()
+        slot = self._spare.pop(index, None) or self._new_slot()
         slot.actor.start.remote(args)  # an actor runs its calls in order: `wait` after `start`
         self._slots[index] = dataclasses.replace(slot, done=slot.actor.wait.remote())
-
-    def _fresh_slot(self) -> Slot:
-        return self._fresh.pop(0) if self._fresh else self._new_slot()
 
     def _new_slot(self) -> Slot:
         actor = WorkerActor.options(  # type: ignore[attr-defined]
@@ -251,10 +249,9 @@ class RayActors:
         for slot in self._slots.values():
             if slot.node is None and not slot.dropped:
                 self._drop(slot)
-        for slot in [*self._spare.values(), *self._fresh]:
+        for slot in self._spare.values():
             ray.kill(slot.actor)
         self._spare.clear()
-        self._fresh.clear()
 
     def signal(self, signum: int) -> None:
         """Passed on to each worker by its actor; SIGKILL ends the actors themselves."""
